@@ -1,0 +1,1 @@
+"""What a person touches: the CLI (typer) and the TUI (textual)."""

@@ -1,0 +1,211 @@
+"""The `nasapp` command line."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from nasapp.engine.errors import NasappError
+
+app = typer.Typer(
+    help="Neural architecture search on your own workstation.\n\n"
+    "Run `nasapp run` for the built-in demo, or `nasapp run job.toml` for your own search.",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+)
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+DbOption = Annotated[
+    Path | None,
+    typer.Option("--db", help="SQLite store to use (default: $NASAPP_HOME/nasapp.db, ~/.nasapp when unset).",
+                 envvar="NASAPP_DB"),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document instead of a table.")]
+JobArg = Annotated[str, typer.Argument(help="The job's id or name (the newest job of that name).")]
+
+
+def _store(db: Path | None):
+    from nasapp.store import Store
+
+    return Store(db)
+
+
+def _job(store, ref: str) -> dict[str, Any]:
+    job = store.find_job(ref)
+    if job is None:
+        raise NasappError(f"no job '{ref}' in {store.path} (`nasapp ls` lists the jobs)")
+    return job
+
+
+# ---- run / resume / stop -------------------------------------------------------------------------
+
+@app.command()
+def run(
+    job_file: Annotated[Path | None, typer.Argument(
+        help="The job file (TOML). Without one, runs the built-in demo search.")] = None,
+    max_trials: Annotated[int | None, typer.Option(help="Override search.max_trials.")] = None,
+    parallel: Annotated[int | None, typer.Option(help="Override search.parallel (workers).")] = None,
+    seed: Annotated[int | None, typer.Option(help="Override the job's seed.")] = None,
+    db: DbOption = None,
+) -> None:
+    """Start a search and follow it until it ends.
+
+    Prints the job's id on its first line, then a live progress line. Ctrl-C stops gracefully (running
+    trials are cancelled); `nasapp resume JOB` continues to the same total.
+    """
+    from nasapp.engine.demo import demo_job
+    from nasapp.engine.jobs import create_job
+    from nasapp.engine.jobspec import apply_overrides, load_job, parse_job
+
+    overrides = {"max_trials": max_trials, "parallel": parallel, "seed": seed}
+    if job_file is None:
+        spec = parse_job(apply_overrides(demo_job(), **overrides), source="built-in demo job")
+    else:
+        spec = load_job(job_file, **overrides)
+    store = _store(db)
+    job_id = create_job(store, spec)
+    out.print(f"job {job_id} {spec.name}: {spec.search.max_trials} trials, strategy {spec.strategy.name},"
+              f" space {spec.space.prebuilt or spec.space.ref}; store {store.path}")
+    _follow(store, job_id)
+
+
+@app.command()
+def resume(job: JobArg, db: DbOption = None) -> None:
+    """Continue a stopped or interrupted job to its max_trials (runs again the trials that were running)."""
+    from nasapp.engine.jobs import runner_alive
+
+    store = _store(db)
+    found = _job(store, job)
+    if runner_alive(found):
+        raise NasappError(f"job {found['id']} is running (runner pid {found['runner_pid']})")
+    if found["status"] == "finished":
+        raise NasappError(f"job {found['id']} already finished its {found['max_trials']} trials")
+    out.print(f"job {found['id']} {found['name']}: resuming")
+    _follow(store, found["id"])
+
+
+def _follow(store, job_id: int) -> None:
+    """Run the job in this process with a live progress line; print the outcome; exit non-zero on failure."""
+    from nasapp.app.progress import ProgressLine
+    from nasapp.engine.jobs import summarize
+    from nasapp.engine.runner import Runner
+
+    line = ProgressLine()
+    try:
+        status = Runner(store, job_id, on_progress=line).run()
+    finally:
+        line.close()
+    summary = summarize(store, store.job(job_id))
+    _print_outcome(summary)
+    if status == "failed":
+        raise typer.Exit(1)
+    if status == "stopped":
+        raise typer.Exit(130)
+
+
+def _print_outcome(summary: dict[str, Any]) -> None:
+    counts = summary["counts"]
+    out.print(f"job {summary['id']} {summary['status']}: {summary['finished']}/{summary['max_trials']}"
+              f" trials finished ({counts['succeeded']} succeeded, {counts['failed']} failed)"
+              f" in {summary['elapsed_s']:.0f} s")
+    if summary["message"]:
+        out.print(summary["message"], markup=False)
+    best = summary["best"]
+    if best:
+        metric = summary["reward"]["metric"]
+        value = best["metrics"].get(metric)
+        shown = f"{metric} {value:.4f}" if value is not None else f"reward {best['reward']:.4f}"
+        out.print(f"best: trial {best['trial']}, {shown}, reward {best['reward']:.4f}")
+        out.print("architecture: " + json.dumps(best["arch"], sort_keys=True), markup=False)
+
+
+@app.command()
+def stop(job: JobArg, db: DbOption = None) -> None:
+    """Ask a running job to stop (running trials are cancelled; `nasapp resume` continues it)."""
+    from nasapp.engine.jobs import runner_alive
+
+    store = _store(db)
+    found = _job(store, job)
+    if not runner_alive(found):
+        if found["status"] in ("running", "paused"):
+            store.update_job(found["id"], status="stopped", message="runner gone; marked stopped")
+        out.print(f"job {found['id']} is not running ({store.job(found['id'])['status']})")
+        return
+    store.add_command(found["id"], "stop")
+    for _ in range(100):
+        time.sleep(0.1)
+        if not runner_alive(store.job(found["id"])):
+            break
+    out.print(f"job {found['id']}: {store.job(found['id'])['status']}")
+
+
+# ---- ls / show -----------------------------------------------------------------------------------
+
+@app.command("ls")
+def list_jobs(as_json: JsonOption = False, db: DbOption = None) -> None:
+    """List the jobs in the store."""
+    from nasapp.app.progress import format_duration
+    from nasapp.engine.jobs import summarize
+
+    store = _store(db)
+    summaries = [summarize(store, job) for job in store.jobs()]
+    if as_json:
+        out.print(json.dumps(summaries, indent=2), markup=False)
+        return
+    if not summaries:
+        out.print(f"no jobs in {store.path}; `nasapp run` starts the demo")
+        return
+    table = Table("id", "name", "status", "trials", "failed", "best", "elapsed", box=None)
+    for s in summaries:
+        best = f"{s['best']['reward']:.4f}" if s["best"] else "-"
+        table.add_row(str(s["id"]), s["name"], s["status"], f"{s['finished']}/{s['max_trials']}",
+                      str(s["counts"]["failed"]), best, format_duration(s["elapsed_s"]))
+    out.print(table)
+
+
+@app.command()
+def show(
+    job: JobArg,
+    top: Annotated[int, typer.Option(help="How many of the best trials to list.")] = 5,
+    as_json: JsonOption = False,
+    db: DbOption = None,
+) -> None:
+    """A job's summary and its best trials."""
+    from nasapp.engine.jobs import summarize
+
+    store = _store(db)
+    summary = summarize(store, _job(store, job), best_k=top)
+    if as_json:
+        out.print(json.dumps(summary, indent=2), markup=False)
+        return
+    _print_outcome(summary)
+    if summary["top"]:
+        metric = summary["reward"]["metric"]
+        table = Table("trial", "reward", metric, "architecture", box=None)
+        for t in summary["top"]:
+            value = t["metrics"].get(metric, float("nan"))
+            table.add_row(str(t["trial"]), f"{t['reward']:.4f}", f"{value:.4f}",
+                          json.dumps(t["arch"], sort_keys=True))
+        out.print(table)
+
+
+def main() -> None:
+    try:
+        app()
+    except NasappError as error:
+        err.print(f"error: {error}", markup=False)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

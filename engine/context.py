@@ -1,0 +1,65 @@
+"""What a trainer receives: the trial's settings and the channel back to the runner.
+
+A trainer is ``def train(arch, ctx) -> dict``. ``ctx`` is a ``TrialContext``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+_UNLOADED = object()
+
+
+class TrialContext:
+    """Everything a trainer may use.
+
+    - ``device``: "cpu" or "cuda" (the worker's slot; CUDA_VISIBLE_DEVICES already narrows to one GPU).
+    - ``seed``: the trial's seed (job seed and trial number); seed every RNG from it.
+    - ``workdir``: the trial's own folder for checkpoints and artefacts.
+    - ``proxy``: the job's ``[trainer]`` settings (steps, batch_size, lr, ... and ``options``).
+    - ``data``: the job's data set (``engine.data.Dataset``), or None without a ``[data]`` table. Loaded on
+      first use and kept by the worker, so a trainer that never touches it pays nothing.
+    - ``build``: the prebuilt space's model builder ``build(arch, input_shape, num_classes, scale)``, or None.
+    - ``scale``: the proxy scale (width, depth, resolution) for ``build``.
+    - ``data_spec``: the job's ``[data]`` table (paths absolute), for trainers that load their own data.
+    """
+
+    def __init__(
+        self, *, trial_id: int, number: int, seed: int, device: str, workdir: Path,
+        proxy: dict[str, Any] | None = None, data: Any = None,
+        data_loader: Callable[[], Any] | None = None, build: Callable[..., Any] | None = None,
+        scale: dict[str, Any] | None = None, data_spec: dict[str, Any] | None = None,
+        _report: Callable[[int, dict[str, float]], None] | None = None,
+        _should_stop: Callable[[], bool] | None = None,
+    ) -> None:
+        self.trial_id = trial_id
+        self.number = number
+        self.seed = seed
+        self.device = device
+        self.workdir = Path(workdir)
+        self.proxy = proxy or {}
+        self.build = build
+        self.scale = scale or {}
+        self.data_spec = data_spec or {}
+        self._data = data if data is not None or data_loader is None else _UNLOADED
+        self._data_loader = data_loader
+        self._report = _report
+        self._should_stop = _should_stop
+
+    @property
+    def data(self) -> Any:
+        if self._data is _UNLOADED:
+            assert self._data_loader is not None
+            self._data = self._data_loader()
+        return self._data
+
+    def report(self, step: int, **metrics: float) -> None:
+        """Send intermediate metrics (e.g. ``ctx.report(100, accuracy=0.9)``) to the runner."""
+        if self._report is not None:
+            self._report(int(step), {k: float(v) for k, v in metrics.items()})
+
+    def should_stop(self) -> bool:
+        """True once the runner asked this trial to stop early (pruned, cancelled or timed out)."""
+        return bool(self._should_stop and self._should_stop())

@@ -1,0 +1,271 @@
+"""The runner: the one process that writes a job's rows. It owns the strategy and the worker pool.
+
+Every trial state change is committed to the store before the runner acts on it, and the order of asks
+and tells is recorded (ask_seq/tell_seq), so `resume` can replay it into a fresh strategy.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from nasapp.engine.errors import NasappError
+from nasapp.engine.jobspec import JobSpec
+from nasapp.engine.pool import WorkerPool, WorkerProcess, plan_slots
+from nasapp.engine.spaces import Space
+from nasapp.engine.strategies import Strategy, make_strategy
+from nasapp.store import Store
+from nasapp.store.db import FINISHED
+
+POLL_S = 0.2
+COMMAND_POLL_S = 0.5
+MIN_TRIALS_FOR_FAILURE_POLICY = 10
+
+
+class StopRequested(Exception):
+    """Ctrl-C, SIGTERM or a `stop` command: cancel running trials and leave the job resumable."""
+
+
+@dataclass
+class Progress:
+    job_id: int
+    done: int
+    total: int
+    running: int
+    failed: int
+    best: float | None
+    elapsed_s: float
+    status: str
+
+
+def score(reward: float | None, direction: str) -> float | None:
+    """Rewards as the strategy sees them: higher is better."""
+    if reward is None:
+        return None
+    return reward if direction == "max" else -reward
+
+
+class Runner:
+    def __init__(self, store: Store, job_id: int, on_progress: Callable[[Progress], None] | None = None):
+        self.store = store
+        self.job_id = job_id
+        self.on_progress = on_progress
+        job = store.job(job_id)
+        if job is None:
+            raise NasappError(f"no job {job_id} in {store.path}")
+        self.job = job
+        self.spec = JobSpec.model_validate(job["spec"])
+        self.space = Space.from_json(job["space"])
+        self.direction = self.spec.reward.direction
+        self.strategy: Strategy = make_strategy(
+            self.spec.strategy.name, self.space, self.spec.seed, self.spec.strategy.model_dump()
+        )
+        self.seq = 0
+        self.pending: list[dict[str, Any]] = []
+        self.paused = False
+        self.started = time.monotonic()
+        self._last_command_poll = 0.0
+
+    # ---- the main loop ---------------------------------------------------------------------------
+    def run(self) -> str:
+        """Run until max_trials trials finished, the job is stopped, or the failure policy ends it."""
+        self._replay_history()
+        self.pending = self.store.requeue_unfinished(self.job_id)
+        self.store.update_job(self.job_id, status="running", runner_pid=os.getpid(), message=None,
+                              started_at=self.job["started_at"] or time.time())
+        resumed = " (resumed)" if self.seq else ""
+        self.store.add_event(self.job_id, f"runner {os.getpid()} started{resumed}")
+        slots = plan_slots(self.spec.search.devices, self.spec.search.parallel)
+        self.pool = WorkerPool(slots, self.store.runs_dir / f"job-{self.job_id}" / "workers.log")
+        previous = signal.signal(signal.SIGTERM, _raise_stop)
+        try:
+            self.pool.start()
+            self.store.add_event(self.job_id, f"{len(slots)} workers on {', '.join(s.label for s in slots)}")
+            return self._loop()
+        except (KeyboardInterrupt, StopRequested):
+            return self._stop("stopped", "stopped by the user; `nasapp resume` continues it")
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+            self.pool.close()
+
+    def _loop(self) -> str:
+        while True:
+            self._handle_commands()
+            if not self.paused:
+                self._dispatch()
+            if self._finished_count() >= self.spec.search.max_trials and not self.pool.busy():
+                return self._end("finished", None)
+            for worker, message in self.pool.poll(POLL_S):
+                self._handle(worker, message)
+            self._enforce_timeouts()
+            failure = self._failure_policy()
+            if failure:
+                return self._stop("failed", failure)
+            self._emit_progress("running")
+
+    # ---- history and resume ----------------------------------------------------------------------
+    def _replay_history(self) -> None:
+        for seq, kind, trial in self.store.history(self.job_id):
+            if kind == "ask":
+                self.strategy.ask()
+            else:
+                self.strategy.tell(trial["arch"], self._trial_score(trial))
+            self.seq = seq + 1
+
+    def _trial_score(self, trial: dict[str, Any]) -> float | None:
+        return score(trial["reward"], self.direction) if trial["status"] == "succeeded" else None
+
+    def _next_seq(self) -> int:
+        self.seq += 1
+        return self.seq - 1
+
+    # ---- dispatch --------------------------------------------------------------------------------
+    def _dispatch(self) -> None:
+        for worker in self.pool.idle():
+            trial = self._next_trial()
+            if trial is None:
+                return
+            self.store.start_trial(trial["id"], worker.slot.label)
+            self.pool.submit(worker, self._trial_message(trial))
+
+    def _next_trial(self) -> dict[str, Any] | None:
+        if self.pending:
+            return self.pending.pop(0)
+        counts = self.store.counts(self.job_id)
+        planned = sum(counts[s] for s in FINISHED) + counts["running"] + counts["queued"]
+        if planned >= self.spec.search.max_trials:
+            return None
+        arch = self.strategy.ask()
+        number = len(self.store.trials(self.job_id))
+        trial_id = self.store.add_trial(self.job_id, number, arch, self.space.fingerprint(arch),
+                                        self._next_seq())
+        return self.store.trial(trial_id)
+
+    def _trial_message(self, trial: dict[str, Any]) -> dict[str, Any]:
+        workdir = self.store.trial_dir(self.job_id, trial["number"])
+        spec = self.spec
+        return {
+            "trial_id": trial["id"], "number": trial["number"], "arch": trial["arch"],
+            "seed": spec.seed * 100_003 + trial["number"], "workdir": str(workdir),
+            "log": str(workdir / "trial.log"),
+            "trainer": {"prebuilt": spec.trainer.prebuilt, "ref": spec.trainer.ref,
+                        "command": spec.trainer.command},
+            "proxy": spec.trainer.proxy, "data": spec.data.model_dump() if spec.data else None, "data_seed": spec.seed,
+            "space": {"prebuilt": spec.space.prebuilt, "scale": spec.space.scale.model_dump()},
+        }
+
+    # ---- messages from workers -------------------------------------------------------------------
+    def _handle(self, worker: WorkerProcess, message: dict[str, Any]) -> None:
+        kind = message["type"]
+        if kind == "report":
+            self.store.add_metrics(message["trial"], message["step"], message["metrics"])
+        elif kind == "done":
+            self._finish(message["trial"], message)
+        elif kind == "died" and message["trial"] is not None:
+            reason = worker.extra.pop("kill_reason", "crash")
+            text = (f"trial exceeded search.trial_timeout_s = {self.spec.search.trial_timeout_s:g}"
+                    if reason == "timeout" else f"worker {message['description']}")
+            self._finish(message["trial"], {"status": "failed", "reason": reason, "message": text})
+        elif kind == "fatal":
+            raise NasappError(f"worker failed to start: {message['message']}")
+
+    def _finish(self, trial_id: int, result: dict[str, Any]) -> None:
+        metrics = result.get("metrics") or {}
+        status, reason, text = result["status"], result.get("reason"), result.get("message")
+        reward = None
+        if status == "succeeded":
+            reward, reason, text = self._reward(metrics)
+            status = "succeeded" if reason is None else "failed"
+        self.store.finish_trial(trial_id, status, reward=reward, metrics=metrics, reason=reason,
+                                message=text, tell_seq=self._next_seq())
+        trial = self.store.trial(trial_id)
+        assert trial is not None
+        self.strategy.tell(trial["arch"], self._trial_score(trial))
+        if status == "failed":
+            self.store.add_event(self.job_id, f"trial {trial['number']} failed ({reason}): {text}", "warning")
+
+    def _reward(self, metrics: dict[str, float]) -> tuple[float | None, str | None, str | None]:
+        metric = self.spec.reward.metric
+        if metric not in metrics:
+            names = ", ".join(sorted(metrics)) or "nothing"
+            return None, "error", f"the trainer returned no '{metric}' (reward.metric); it returned {names}"
+        value = metrics[metric]
+        if math.isnan(value):
+            return None, "nan", f"'{metric}' is NaN"
+        return value, None, None
+
+    # ---- limits, commands and the failure policy -------------------------------------------------
+    def _enforce_timeouts(self) -> None:
+        limit = self.spec.search.trial_timeout_s
+        now = time.monotonic()
+        for worker in self.pool.busy():
+            if now - worker.trial_started > limit and "kill_reason" not in worker.extra:
+                worker.extra["kill_reason"] = "timeout"
+                self.pool.kill(worker)
+
+    def _handle_commands(self) -> None:
+        now = time.monotonic()
+        if now - self._last_command_poll < COMMAND_POLL_S:
+            return
+        self._last_command_poll = now
+        for command in self.store.pending_commands(self.job_id):
+            self.store.mark_command_handled(command["id"])
+            name = command["command"]
+            self.store.add_event(self.job_id, f"command: {name}")
+            if name == "stop":
+                raise StopRequested()
+            if name in ("pause", "resume"):
+                self.paused = name == "pause"
+                self.store.update_job(self.job_id, status="paused" if self.paused else "running")
+
+    def _failure_policy(self) -> str | None:
+        counts = self.store.counts(self.job_id)
+        finished = sum(counts[s] for s in FINISHED)
+        rate = self.spec.search.max_failure_rate
+        if finished < MIN_TRIALS_FOR_FAILURE_POLICY or counts["failed"] <= rate * finished:
+            return None
+        failed = self.store.trials(self.job_id, "failed")[-1]
+        log = self.store.trial_dir(self.job_id, failed["number"]) / "trial.log"
+        return (f"{counts['failed']} of {finished} finished trials failed, more than"
+                f" search.max_failure_rate = {rate:g}; last failure: trial {failed['number']}"
+                f" ({failed['reason']}: {failed['message']}); its log: {log}")
+
+    def _finished_count(self) -> int:
+        counts = self.store.counts(self.job_id)
+        return sum(counts[s] for s in FINISHED)
+
+    # ---- endings -----------------------------------------------------------------------------------
+    def _stop(self, status: str, message: str) -> str:
+        for worker in self.pool.busy():
+            if worker.trial is not None:
+                self.store.finish_trial(worker.trial, "cancelled", reason="cancelled", message=message)
+        self.pool.close()
+        return self._end(status, message)
+
+    def _end(self, status: str, message: str | None) -> str:
+        self.store.update_job(self.job_id, status=status, message=message, runner_pid=None,
+                              finished_at=time.time())
+        self.store.add_event(self.job_id, f"job {status}" + (f": {message}" if message else ""),
+                             "error" if status == "failed" else "info")
+        self._emit_progress(status)
+        return status
+
+    def _emit_progress(self, status: str) -> None:
+        if self.on_progress is None:
+            return
+        counts = self.store.counts(self.job_id)
+        best = self.store.best_trials(self.job_id, 1, self.direction)
+        self.on_progress(Progress(
+            job_id=self.job_id, done=sum(counts[s] for s in FINISHED), total=self.spec.search.max_trials,
+            running=counts["running"], failed=counts["failed"], best=best[0]["reward"] if best else None,
+            elapsed_s=time.monotonic() - self.started, status=status,
+        ))
+
+
+def _raise_stop(signum: int, frame: Any) -> None:
+    raise StopRequested()

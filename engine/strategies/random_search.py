@@ -1,0 +1,38 @@
+"""Uniform random search with no duplicates until the space is exhausted."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from nasapp.engine.strategies.base import Strategy
+
+_TRIES = 200
+_ENUMERATE_BELOW = 100_000  # spaces this small fall back to drawing from the unseen ones
+
+
+class RandomSearch(Strategy):
+    name = "random"
+
+    def __init__(self, space: Any, seed: int) -> None:
+        super().__init__(space, seed)
+        self.seen: set[str] = set()
+
+    def ask(self) -> Any:
+        arch = self._fresh_sample()
+        self.seen.add(self.space.fingerprint(arch))
+        return arch
+
+    def tell(self, arch: Any, reward: float | None) -> None:
+        pass
+
+    def _fresh_sample(self) -> Any:
+        for _ in range(_TRIES):
+            arch = self.space.sample(self.rng)
+            if self.space.fingerprint(arch) not in self.seen:
+                return arch
+        if self.space.is_finite() and self.space.size() <= _ENUMERATE_BELOW:
+            unseen = [a for a in self.space.enumerate() if self.space.fingerprint(a) not in self.seen]
+            if unseen:
+                return unseen[int(self.rng.integers(len(unseen)))]
+            self.seen.clear()  # exhausted: start another pass over the space
+        return self.space.sample(self.rng)

@@ -1,0 +1,201 @@
+"""A persistent worker process: imports torch once, then runs trials sent by the runner.
+
+Protocol: JSON lines. The runner writes commands to the worker's stdin (`run`, `stop`, `exit`); the worker
+writes messages to the file descriptor named by NASAPP_RESULT_FD (`ready`, `report`, `done`). While a trial
+runs, the process's stdout and stderr point at the trial's log file, so even C-level output lands there.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import math
+import os
+import queue
+import signal
+import sys
+import threading
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+from nasapp.engine.context import TrialContext
+from nasapp.engine.errors import NasappError, TrialFailed
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """Linux: get SIGKILL when the runner dies, so a kill -9 of the runner leaves no orphans training."""
+    try:
+        ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        return
+    parent = int(os.environ.get("NASAPP_RUNNER_PID", "0"))
+    if parent and os.getppid() != parent:
+        os._exit(0)
+
+
+class Channel:
+    def __init__(self, fd: int) -> None:
+        self.out = os.fdopen(fd, "w", buffering=1)
+        self.lock = threading.Lock()
+
+    def send(self, message: dict[str, Any]) -> None:
+        line = json.dumps(message, allow_nan=True)
+        with self.lock:
+            self.out.write(line + "\n")
+            self.out.flush()
+
+
+class Worker:
+    def __init__(self, channel: Channel, device: str) -> None:
+        self.channel = channel
+        self.device = device
+        self.inbox: queue.Queue[dict[str, Any]] = queue.Queue()
+        self.stop_requested = threading.Event()
+        self._cache: dict[str, Any] = {}
+        threading.Thread(target=self._read_commands, daemon=True).start()
+
+    def _read_commands(self) -> None:
+        for line in sys.stdin:
+            message = json.loads(line)
+            if message["type"] == "stop":
+                self.stop_requested.set()
+            else:
+                self.inbox.put(message)
+        self.inbox.put({"type": "exit"})
+
+    def serve(self) -> None:
+        self.channel.send({"type": "ready", "pid": os.getpid(), "device": self.device})
+        while True:
+            message = self.inbox.get()
+            if message["type"] == "exit":
+                return
+            self.stop_requested.clear()
+            result = self._run_logged(message)
+            self.channel.send({"type": "done", "trial": message["trial_id"], **result})
+
+    def _run_logged(self, message: dict[str, Any]) -> dict[str, Any]:
+        log = Path(message["log"])
+        log.parent.mkdir(parents=True, exist_ok=True)
+        saved = os.dup(1), os.dup(2)
+        with open(log, "ab", buffering=0) as handle:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(handle.fileno(), 1)
+            os.dup2(handle.fileno(), 2)
+            try:
+                stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+                handle.write(f"=== trial {message['number']} at {stamp} on {self.device} ===\n".encode())
+                return self._run(message)
+            finally:
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os.dup2(saved[0], 1)
+                os.dup2(saved[1], 2)
+                os.close(saved[0])
+                os.close(saved[1])
+
+    def _run(self, message: dict[str, Any]) -> dict[str, Any]:
+        trial_id = message["trial_id"]
+
+        def report(step: int, metrics: dict[str, float]) -> None:
+            self.channel.send({"type": "report", "trial": trial_id, "step": step, "metrics": metrics})
+
+        try:
+            train = self._trainer(message["trainer"])
+            ctx = TrialContext(
+                trial_id=trial_id, number=message["number"], seed=message["seed"], device=self.device,
+                workdir=Path(message["workdir"]), proxy=message["proxy"],
+                data_loader=self._data_loader(message), build=self._build(message["space"]),
+                scale=message["space"].get("scale", {}), data_spec=message["data"],
+                _report=report, _should_stop=self.stop_requested.is_set,
+            )
+            ctx.workdir.mkdir(parents=True, exist_ok=True)
+            metrics = train(message["arch"], ctx)
+        except TrialFailed as failure:
+            return {"status": "failed", "reason": failure.reason, "message": failure.message}
+        except Exception as error:  # the trainer's bug or a user mistake: keep the job going
+            traceback.print_exc()
+            reason = "oom" if type(error).__name__ == "OutOfMemoryError" else "error"
+            return {"status": "failed", "reason": reason, "message": f"{type(error).__name__}: {error}"}
+        return _checked_metrics(metrics)
+
+    def _trainer(self, trainer: dict[str, Any]) -> Any:
+        key = json.dumps(trainer, sort_keys=True)
+        if key not in self._cache:
+            if trainer.get("command"):
+                from nasapp.engine.trainers.command import command_trainer
+                self._cache[key] = command_trainer(trainer["command"])
+            elif trainer.get("ref"):
+                from nasapp.engine.trainer_loading import load_ref
+                self._cache[key] = load_ref(trainer["ref"])
+            else:
+                from nasapp.engine.trainers.classification import train
+                self._cache[key] = train
+        return self._cache[key]
+
+    def _data_loader(self, message: dict[str, Any]) -> Any:
+        """Loads the job's data on a trainer's first use of ctx.data, once per worker."""
+        if message["data"] is None:
+            return None
+        key = json.dumps([message["data"], message["data_seed"]], sort_keys=True)
+
+        def load() -> Any:
+            if key not in self._cache:
+                from nasapp.engine.data import load_dataset
+                self._cache[key] = load_dataset(message["data"], message["data_seed"])
+            return self._cache[key]
+
+        return load
+
+    def _build(self, space: dict[str, Any]) -> Any:
+        if not space.get("prebuilt"):
+            return None
+        from nasapp.engine.spaces.prebuilt import get_prebuilt
+        return get_prebuilt(space["prebuilt"]).build
+
+
+def _checked_metrics(metrics: Any) -> dict[str, Any]:
+    if not isinstance(metrics, dict):
+        return {"status": "failed", "reason": "error",
+                "message": f"the trainer must return a dict of metrics, got {type(metrics).__name__}"}
+    clean: dict[str, Any] = {}
+    for key, value in metrics.items():
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            continue  # non-numeric extras are dropped; metrics are numbers
+        clean[str(key)] = float(value)
+    if any(math.isnan(v) for v in clean.values()):
+        return {"status": "failed", "reason": "nan", "message": "the trainer returned NaN metrics",
+                "metrics": {k: v for k, v in clean.items() if not math.isnan(v)}}
+    return {"status": "succeeded", "metrics": clean}
+
+
+def _setup_threads() -> str:
+    """Import torch once and size its thread pool for this slot; returns the device name."""
+    threads = int(os.environ.get("NASAPP_THREADS", "0"))
+    if os.environ.get("NASAPP_NO_TORCH"):
+        return os.environ.get("NASAPP_DEVICE", "cpu")
+    import torch
+
+    if threads > 0:
+        torch.set_num_threads(threads)
+    return os.environ.get("NASAPP_DEVICE", "cpu")
+
+
+def main() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C belongs to the runner
+    _die_with_parent()
+    channel = Channel(int(os.environ["NASAPP_RESULT_FD"]))
+    try:
+        device = _setup_threads()
+    except NasappError as error:
+        channel.send({"type": "fatal", "message": str(error)})
+        return
+    Worker(channel, device).serve()
+
+
+if __name__ == "__main__":
+    main()

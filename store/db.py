@@ -1,0 +1,206 @@
+"""The store: one SQLite file (WAL mode) holding jobs, trials, per-step metrics, events and commands.
+
+Every method commits before it returns (the connection runs in autocommit mode), so a runner that dies
+right after a call never loses what the call wrote. JSON goes into TEXT columns; nothing is pickled.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from nasapp.store.migrations import migrate
+
+FINISHED = ("succeeded", "failed", "pruned")
+TRIAL_STATES = ("queued", "running", "succeeded", "failed", "pruned", "cancelled")
+_JSON_COLUMNS = {"spec", "space", "arch", "metrics", "values", "args"}
+
+
+def nasapp_home() -> Path:
+    return Path(os.environ.get("NASAPP_HOME") or Path.home() / ".nasapp")
+
+
+def default_db_path() -> Path:
+    return nasapp_home() / "nasapp.db"
+
+
+def _decode(row: dict[str, Any] | None) -> dict[str, Any] | None:
+    if row is None:
+        return None
+    out = dict(row)
+    for key in _JSON_COLUMNS & out.keys():
+        if isinstance(out[key], str):
+            out[key] = json.loads(out[key])
+    return out
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, allow_nan=True)
+
+
+class Store:
+    def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
+        self.path = Path(path) if path is not None else default_db_path()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")  # safe against process crashes in WAL mode
+        conn.execute("PRAGMA foreign_keys=ON")
+        conn.execute("PRAGMA busy_timeout=30000")
+        migrate(conn)
+        self.conn = conn
+        self.db = sqlite_utils.Database(conn)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    # ---- folders -------------------------------------------------------------------------------
+    @property
+    def runs_dir(self) -> Path:
+        return self.path.parent / "runs"
+
+    def trial_dir(self, job_id: int, number: int) -> Path:
+        return self.runs_dir / f"job-{job_id}" / f"trial-{number:05d}"
+
+    # ---- queries -------------------------------------------------------------------------------
+    def _rows(self, sql: str, params: tuple | dict = ()) -> list[dict[str, Any]]:
+        return [_decode(row) for row in self.db.query(sql, params)]  # type: ignore[misc]
+
+    def _one(self, sql: str, params: tuple | dict = ()) -> dict[str, Any] | None:
+        rows = self._rows(sql, params)
+        return rows[0] if rows else None
+
+    # ---- jobs ----------------------------------------------------------------------------------
+    def create_job(self, name: str, spec: dict, space: dict, max_trials: int, seed: int) -> int:
+        now = time.time()
+        row = {
+            "name": name, "status": "created", "spec": _json(spec), "space": _json(space),
+            "max_trials": max_trials, "seed": seed, "created_at": now, "updated_at": now,
+        }
+        return int(self.db["jobs"].insert(row).last_pk)
+
+    def job(self, job_id: int) -> dict[str, Any] | None:
+        return self._one("SELECT * FROM jobs WHERE id = ?", (job_id,))
+
+    def find_job(self, ref: str | int) -> dict[str, Any] | None:
+        """A job by id, or the newest job with that name."""
+        text = str(ref)
+        if text.isdigit():
+            return self.job(int(text))
+        return self._one("SELECT * FROM jobs WHERE name = ? ORDER BY id DESC LIMIT 1", (text,))
+
+    def jobs(self) -> list[dict[str, Any]]:
+        return self._rows("SELECT * FROM jobs ORDER BY id")
+
+    def update_job(self, job_id: int, **fields: Any) -> None:
+        for key in _JSON_COLUMNS & fields.keys():
+            fields[key] = _json(fields[key])
+        fields["updated_at"] = time.time()
+        self.db["jobs"].update(job_id, fields)
+
+    # ---- trials --------------------------------------------------------------------------------
+    def add_trial(self, job_id: int, number: int, arch: Any, fingerprint: str, ask_seq: int) -> int:
+        row = {
+            "job_id": job_id, "number": number, "arch": _json(arch), "fingerprint": fingerprint,
+            "status": "queued", "ask_seq": ask_seq, "attempts": 0, "created_at": time.time(),
+        }
+        return int(self.db["trials"].insert(row).last_pk)
+
+    def trial(self, trial_id: int) -> dict[str, Any] | None:
+        return self._one("SELECT * FROM trials WHERE id = ?", (trial_id,))
+
+    def trial_by_number(self, job_id: int, number: int) -> dict[str, Any] | None:
+        return self._one("SELECT * FROM trials WHERE job_id = ? AND number = ?", (job_id, number))
+
+    def trials(self, job_id: int, status: str | None = None) -> list[dict[str, Any]]:
+        if status is None:
+            return self._rows("SELECT * FROM trials WHERE job_id = ? ORDER BY number", (job_id,))
+        return self._rows(
+            "SELECT * FROM trials WHERE job_id = ? AND status = ? ORDER BY number", (job_id, status)
+        )
+
+    def start_trial(self, trial_id: int, device: str) -> None:
+        self.conn.execute(
+            "UPDATE trials SET status = 'running', device = ?, started_at = ?, attempts = attempts + 1,"
+            " reason = NULL, message = NULL WHERE id = ?",
+            (device, time.time(), trial_id),
+        )
+
+    def finish_trial(
+        self, trial_id: int, status: str, *, reward: float | None = None, metrics: dict | None = None,
+        reason: str | None = None, message: str | None = None, tell_seq: int | None = None,
+    ) -> None:
+        assert status in TRIAL_STATES, status
+        self.db["trials"].update(trial_id, {
+            "status": status, "reward": reward, "metrics": _json(metrics or {}), "reason": reason,
+            "message": message, "tell_seq": tell_seq, "finished_at": time.time(),
+        })
+
+    def requeue_unfinished(self, job_id: int) -> list[dict[str, Any]]:
+        """Trials that were queued, running or cancelled go back to queued (resume runs them again)."""
+        self.conn.execute(
+            "UPDATE trials SET status = 'queued', reason = NULL, message = NULL, tell_seq = NULL"
+            " WHERE job_id = ? AND status IN ('queued', 'running', 'cancelled')",
+            (job_id,),
+        )
+        return self.trials(job_id, "queued")
+
+    def counts(self, job_id: int) -> dict[str, int]:
+        counts = dict.fromkeys(TRIAL_STATES, 0)
+        for row in self.db.query(
+            "SELECT status, COUNT(*) AS n FROM trials WHERE job_id = ? GROUP BY status", (job_id,)
+        ):
+            counts[row["status"]] = row["n"]
+        return counts
+
+    def best_trials(self, job_id: int, k: int = 1, direction: str = "max") -> list[dict[str, Any]]:
+        order = "DESC" if direction == "max" else "ASC"
+        return self._rows(
+            "SELECT * FROM trials WHERE job_id = ? AND status = 'succeeded' AND reward IS NOT NULL"
+            f" ORDER BY reward {order}, number LIMIT ?",
+            (job_id, k),
+        )
+
+    def history(self, job_id: int) -> list[tuple[int, str, dict[str, Any]]]:
+        """The job's asks and tells in the order they happened: [(seq, "ask" | "tell", trial), ...]."""
+        events: list[tuple[int, str, dict[str, Any]]] = []
+        for trial in self.trials(job_id):
+            events.append((trial["ask_seq"], "ask", trial))
+            if trial["tell_seq"] is not None:
+                events.append((trial["tell_seq"], "tell", trial))
+        events.sort(key=lambda e: e[0])
+        return events
+
+    # ---- metrics, events, commands ------------------------------------------------------------
+    def add_metrics(self, trial_id: int, step: int, values: dict[str, float]) -> None:
+        self.db["metrics"].insert(
+            {"trial_id": trial_id, "step": step, "values": _json(values), "ts": time.time()}
+        )
+
+    def metrics(self, trial_id: int) -> list[dict[str, Any]]:
+        return self._rows("SELECT * FROM metrics WHERE trial_id = ? ORDER BY step, id", (trial_id,))
+
+    def add_event(self, job_id: int, message: str, level: str = "info") -> None:
+        self.db["events"].insert({"job_id": job_id, "ts": time.time(), "level": level, "message": message})
+
+    def events(self, job_id: int, limit: int = 1000) -> list[dict[str, Any]]:
+        rows = self._rows("SELECT * FROM events WHERE job_id = ? ORDER BY id DESC LIMIT ?", (job_id, limit))
+        return rows[::-1]
+
+    def add_command(self, job_id: int, command: str, args: dict | None = None) -> int:
+        row = {"job_id": job_id, "command": command, "args": _json(args or {}), "created_at": time.time()}
+        return int(self.db["commands"].insert(row).last_pk)
+
+    def pending_commands(self, job_id: int) -> list[dict[str, Any]]:
+        return self._rows(
+            "SELECT * FROM commands WHERE job_id = ? AND handled_at IS NULL ORDER BY id", (job_id,)
+        )
+
+    def mark_command_handled(self, command_id: int) -> None:
+        self.db["commands"].update(command_id, {"handled_at": time.time()})

@@ -1,0 +1,104 @@
+"""Numbered schema migrations. Append a new entry to MIGRATIONS; never edit an applied one."""
+
+from __future__ import annotations
+
+import sqlite3
+
+MIGRATIONS: list[str] = [
+    # 1: the first schema
+    """
+    CREATE TABLE jobs (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        name TEXT NOT NULL,
+        status TEXT NOT NULL,
+        spec TEXT NOT NULL,
+        space TEXT NOT NULL,
+        max_trials INTEGER NOT NULL,
+        seed INTEGER NOT NULL,
+        message TEXT,
+        runner_pid INTEGER,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        started_at REAL,
+        finished_at REAL
+    );
+    CREATE TABLE trials (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        job_id INTEGER NOT NULL REFERENCES jobs(id),
+        number INTEGER NOT NULL,
+        arch TEXT NOT NULL,
+        fingerprint TEXT NOT NULL,
+        status TEXT NOT NULL,
+        reason TEXT,
+        message TEXT,
+        reward REAL,
+        metrics TEXT,
+        ask_seq INTEGER NOT NULL,
+        tell_seq INTEGER,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        device TEXT,
+        created_at REAL NOT NULL,
+        started_at REAL,
+        finished_at REAL,
+        UNIQUE (job_id, number)
+    );
+    CREATE INDEX trials_job_status ON trials (job_id, status);
+    CREATE TABLE metrics (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        trial_id INTEGER NOT NULL REFERENCES trials(id),
+        step INTEGER NOT NULL,
+        "values" TEXT NOT NULL,
+        ts REAL NOT NULL
+    );
+    CREATE INDEX metrics_trial ON metrics (trial_id, step);
+    CREATE TABLE events (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        job_id INTEGER NOT NULL REFERENCES jobs(id),
+        ts REAL NOT NULL,
+        level TEXT NOT NULL,
+        message TEXT NOT NULL
+    );
+    CREATE INDEX events_job ON events (job_id, id);
+    CREATE TABLE commands (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        job_id INTEGER NOT NULL REFERENCES jobs(id),
+        command TEXT NOT NULL,
+        args TEXT NOT NULL DEFAULT '{}',
+        created_at REAL NOT NULL,
+        handled_at REAL
+    );
+    CREATE INDEX commands_pending ON commands (job_id, handled_at);
+    """,
+]
+
+
+def schema_version(conn: sqlite3.Connection) -> int:
+    conn.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    return int(row[0]) if row else 0
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Bring the database up to the newest schema; returns the version it ends at."""
+    version = schema_version(conn)
+    if version > len(MIGRATIONS):
+        raise RuntimeError(
+            f"database schema {version} is newer than this nasapp ({len(MIGRATIONS)}): upgrade nasapp"
+        )
+    for number in range(version + 1, len(MIGRATIONS) + 1):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            if schema_version(conn) >= number:  # another process migrated meanwhile
+                conn.execute("COMMIT")
+                continue
+            for statement in MIGRATIONS[number - 1].split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)", (str(number),)
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+    return len(MIGRATIONS)

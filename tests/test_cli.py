@@ -1,0 +1,64 @@
+"""The real `nasapp` console script, as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from conftest import nasapp_cli, toy_job, write_job
+
+
+def test_run_prints_the_job_id_first_then_ls_and_show_give_json(tmp_path):
+    db = str(tmp_path / "cli.db")
+    result = nasapp_cli("run", str(toy_job(tmp_path, max_trials=4)), "--db", db, check=True)
+    first = result.stdout.splitlines()[0]
+    job_id = int(re.match(r"job (\d+) ", first).group(1))
+    assert "best: trial" in result.stdout and "architecture:" in result.stdout
+    assert "trials 4/4" in result.stderr  # the progress line
+
+    listed = json.loads(nasapp_cli("ls", "--json", "--db", db, check=True).stdout)
+    assert [j["id"] for j in listed] == [job_id]
+    shown = json.loads(nasapp_cli("show", str(job_id), "--json", "--db", db, check=True).stdout)
+    for key in ("id", "name", "status", "max_trials", "counts", "best"):
+        assert key in shown
+    assert shown["status"] == "finished" and shown["counts"]["succeeded"] == 4
+    assert set(shown["best"]) >= {"trial", "reward", "metrics", "arch"}
+    assert "trial" in nasapp_cli("show", "toy", "--db", db, check=True).stdout  # by name too
+
+
+def test_overrides_change_the_budget(tmp_path):
+    db = str(tmp_path / "cli.db")
+    nasapp_cli("run", str(toy_job(tmp_path, max_trials=9)), "--max-trials", "3", "--parallel", "1",
+               "--db", db, check=True)
+    (job,) = json.loads(nasapp_cli("ls", "--json", "--db", db).stdout)
+    assert job["max_trials"] == 3 and job["counts"]["succeeded"] == 3
+
+
+def test_user_mistakes_get_one_message_and_exit_2(tmp_path):
+    cases = {
+        "missing.toml": "job file not found",
+        write_job(tmp_path, 'name = "x"\n[space]\nprebuilt = "mlp"\n[search]\nmax_trials = "many"\n',
+                  "bad_type.toml"): "search.max_trials",
+        write_job(tmp_path, 'name = "x"\n[space]\nprebuilt = "mlp"\n[strategy]\nname = "bayes"\n',
+                  "bad_strategy.toml"): "unknown strategy 'bayes'",
+        write_job(tmp_path, 'name = "x"\ncolour = 1\n[space]\nprebuilt = "mlp"\n', "unknown.toml"):
+            "colour: unknown key",
+        write_job(tmp_path, 'name = "x"\n[space]\nprebuilt = "mlp"\n[trainer]\nref = "nofile.py:train"\n',
+                  "missing_file.toml"): "trainer.ref: file not found",
+        write_job(tmp_path, 'name = "x"\n[space\n', "broken.toml"): "not valid TOML",
+    }
+    for job, expected in cases.items():
+        result = nasapp_cli("run", str(job), "--db", str(tmp_path / "e.db"))
+        assert result.returncode == 2, (job, result.stderr)
+        assert expected in result.stderr, (job, result.stderr)
+        assert "Traceback" not in result.stderr
+
+
+def test_unknown_job_is_a_clear_error(tmp_path):
+    result = nasapp_cli("show", "42", "--db", str(tmp_path / "e.db"))
+    assert result.returncode == 2 and "no job '42'" in result.stderr
+
+
+def test_help_reads_like_a_manual():
+    result = nasapp_cli("run", "--help", check=True)
+    assert "--max-trials" in result.stdout and "Ctrl-C" in result.stdout
