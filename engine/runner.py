@@ -67,6 +67,11 @@ class Runner:
         )
         self.seq = 0
         self.pending: list[dict[str, Any]] = []
+        self.counts: dict[str, int] = {}  # trials per status; this runner is their only writer
+        self.next_number = 0
+        self.best: float | None = None
+        self.running: dict[int, dict[str, Any]] = {}  # trial id -> the trial a worker is running
+        self.job_settings = job_settings(self.spec)
         self.paused = False
         self.started = time.monotonic()
         self._last_command_poll = 0.0
@@ -76,6 +81,7 @@ class Runner:
         """Run until max_trials trials finished, the job is stopped, or the failure policy ends it."""
         self._replay_history()
         self.pending = self.store.requeue_unfinished(self.job_id)
+        self._load_tallies()
         self.store.update_job(self.job_id, status="running", runner_pid=os.getpid(), message=None,
                               started_at=self.job["started_at"] or time.time())
         resumed = " (resumed)" if self.seq else ""
@@ -109,6 +115,21 @@ class Runner:
             self._emit_progress("running")
 
     # ---- history and resume ----------------------------------------------------------------------
+    def _load_tallies(self) -> None:
+        self.counts = self.store.counts(self.job_id)
+        trials = self.store.trials(self.job_id)
+        self.next_number = max((t["number"] for t in trials), default=-1) + 1
+        best = self.store.best_trials(self.job_id, 1, self.direction)
+        self.best = best[0]["reward"] if best else None
+
+    def _finished_count(self) -> int:
+        return sum(self.counts[s] for s in FINISHED)
+
+    def _count(self, old: str | None, new: str) -> None:
+        if old is not None:
+            self.counts[old] -= 1
+        self.counts[new] += 1
+
     def _replay_history(self) -> None:
         for seq, kind, trial in self.store.history(self.job_id):
             if kind == "ask":
@@ -131,32 +152,29 @@ class Runner:
             if trial is None:
                 return
             self.store.start_trial(trial["id"], worker.slot.label)
+            self._count("queued", "running")
+            self.running[trial["id"]] = trial
             self.pool.submit(worker, self._trial_message(trial))
 
     def _next_trial(self) -> dict[str, Any] | None:
         if self.pending:
             return self.pending.pop(0)
-        counts = self.store.counts(self.job_id)
-        planned = sum(counts[s] for s in FINISHED) + counts["running"] + counts["queued"]
+        planned = self._finished_count() + self.counts["running"] + self.counts["queued"]
         if planned >= self.spec.search.max_trials:
             return None
         arch = self.strategy.ask()
-        number = len(self.store.trials(self.job_id))
+        number, self.next_number = self.next_number, self.next_number + 1
         trial_id = self.store.add_trial(self.job_id, number, arch, self.space.fingerprint(arch),
                                         self._next_seq())
-        return self.store.trial(trial_id)
+        self._count(None, "queued")
+        return {"id": trial_id, "number": number, "arch": arch}
 
     def _trial_message(self, trial: dict[str, Any]) -> dict[str, Any]:
         workdir = self.store.trial_dir(self.job_id, trial["number"])
-        spec = self.spec
         return {
-            "trial_id": trial["id"], "number": trial["number"], "arch": trial["arch"],
-            "seed": spec.seed * 100_003 + trial["number"], "workdir": str(workdir),
+            **self.job_settings, "trial_id": trial["id"], "number": trial["number"], "arch": trial["arch"],
+            "seed": self.spec.seed * 100_003 + trial["number"], "workdir": str(workdir),
             "log": str(workdir / "trial.log"),
-            "trainer": {"prebuilt": spec.trainer.prebuilt, "ref": spec.trainer.ref,
-                        "command": spec.trainer.command},
-            "proxy": spec.trainer.proxy, "data": spec.data.model_dump() if spec.data else None, "data_seed": spec.seed,
-            "space": {"prebuilt": spec.space.prebuilt, "scale": spec.space.scale.model_dump()},
         }
 
     # ---- messages from workers -------------------------------------------------------------------
@@ -165,29 +183,34 @@ class Runner:
         if kind == "report":
             self.store.add_metrics(message["trial"], message["step"], message["metrics"])
         elif kind == "done":
-            self._finish(message["trial"], message)
+            self._finish(self.running.pop(message["trial"]), message)
         elif kind == "died" and message["trial"] is not None:
             reason = worker.extra.pop("kill_reason", "crash")
             text = (f"trial exceeded search.trial_timeout_s = {self.spec.search.trial_timeout_s:g}"
                     if reason == "timeout" else f"worker {message['description']}")
-            self._finish(message["trial"], {"status": "failed", "reason": reason, "message": text})
+            self._finish(self.running.pop(message["trial"]),
+                         {"status": "failed", "reason": reason, "message": text})
         elif kind == "fatal":
             raise NasappError(f"worker failed to start: {message['message']}")
 
-    def _finish(self, trial_id: int, result: dict[str, Any]) -> None:
+    def _finish(self, trial: dict[str, Any], result: dict[str, Any]) -> None:
         metrics = result.get("metrics") or {}
         status, reason, text = result["status"], result.get("reason"), result.get("message")
         reward = None
         if status == "succeeded":
             reward, reason, text = self._reward(metrics)
             status = "succeeded" if reason is None else "failed"
-        self.store.finish_trial(trial_id, status, reward=reward, metrics=metrics, reason=reason,
+        self.store.finish_trial(trial["id"], status, reward=reward, metrics=metrics, reason=reason,
                                 message=text, tell_seq=self._next_seq())
-        trial = self.store.trial(trial_id)
-        assert trial is not None
-        self.strategy.tell(trial["arch"], self._trial_score(trial))
+        self._count("running", status)
+        self.strategy.tell(trial["arch"], score(reward, self.direction))
+        if reward is not None and (self.best is None or self._better(reward, self.best)):
+            self.best = reward
         if status == "failed":
             self.store.add_event(self.job_id, f"trial {trial['number']} failed ({reason}): {text}", "warning")
+
+    def _better(self, reward: float, other: float) -> bool:
+        return score(reward, self.direction) > score(other, self.direction)  # type: ignore[operator]
 
     def _reward(self, metrics: dict[str, float]) -> tuple[float | None, str | None, str | None]:
         metric = self.spec.reward.metric
@@ -224,8 +247,8 @@ class Runner:
                 self.store.update_job(self.job_id, status="paused" if self.paused else "running")
 
     def _failure_policy(self) -> str | None:
-        counts = self.store.counts(self.job_id)
-        finished = sum(counts[s] for s in FINISHED)
+        counts = self.counts
+        finished = self._finished_count()
         rate = self.spec.search.max_failure_rate
         if finished < MIN_TRIALS_FOR_FAILURE_POLICY or counts["failed"] <= rate * finished:
             return None
@@ -235,15 +258,12 @@ class Runner:
                 f" search.max_failure_rate = {rate:g}; last failure: trial {failed['number']}"
                 f" ({failed['reason']}: {failed['message']}); its log: {log}")
 
-    def _finished_count(self) -> int:
-        counts = self.store.counts(self.job_id)
-        return sum(counts[s] for s in FINISHED)
-
     # ---- endings -----------------------------------------------------------------------------------
     def _stop(self, status: str, message: str) -> str:
-        for worker in self.pool.busy():
-            if worker.trial is not None:
-                self.store.finish_trial(worker.trial, "cancelled", reason="cancelled", message=message)
+        for trial in self.running.values():
+            self.store.finish_trial(trial["id"], "cancelled", reason="cancelled", message=message)
+            self._count("running", "cancelled")
+        self.running.clear()
         self.pool.close()
         return self._end(status, message)
 
@@ -258,13 +278,22 @@ class Runner:
     def _emit_progress(self, status: str) -> None:
         if self.on_progress is None:
             return
-        counts = self.store.counts(self.job_id)
-        best = self.store.best_trials(self.job_id, 1, self.direction)
         self.on_progress(Progress(
-            job_id=self.job_id, done=sum(counts[s] for s in FINISHED), total=self.spec.search.max_trials,
-            running=counts["running"], failed=counts["failed"], best=best[0]["reward"] if best else None,
+            job_id=self.job_id, done=self._finished_count(), total=self.spec.search.max_trials,
+            running=self.counts["running"], failed=self.counts["failed"], best=self.best,
             elapsed_s=time.monotonic() - self.started, status=status,
         ))
+
+
+def job_settings(spec: JobSpec) -> dict[str, Any]:
+    """The part of every trial message that is the same for all trials of a job."""
+    return {
+        "trainer": {"prebuilt": spec.trainer.prebuilt, "ref": spec.trainer.ref,
+                    "command": spec.trainer.command},
+        "proxy": spec.trainer.proxy, "data": spec.data.model_dump() if spec.data else None,
+        "data_seed": spec.seed,
+        "space": {"prebuilt": spec.space.prebuilt, "scale": spec.space.scale.model_dump()},
+    }
 
 
 def _raise_stop(signum: int, frame: Any) -> None:
