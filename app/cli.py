@@ -199,6 +199,63 @@ def show(
         out.print(table)
 
 
+@app.command()
+def spaces(
+    name: Annotated[str | None, typer.Argument(help="A prebuilt space: show its dimensions.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """List the prebuilt search spaces with their sizes, or show one space's dimensions."""
+    from nasapp.engine.spaces.prebuilt import get_prebuilt, list_prebuilt
+
+    if name is None:
+        rows = [{"name": p.name, "size": p.space.size(), "kind": p.kind, "description": p.description}
+                for p in list_prebuilt()]
+        if as_json:
+            out.print(json.dumps(rows, indent=2), markup=False)
+            return
+        table = Table("space", "architectures", "kind", "description", box=None)
+        for row in rows:
+            table.add_row(row["name"], _size_text(row["size"]), row["kind"], row["description"])
+        out.print(table)
+        return
+    found = get_prebuilt(name)
+    if as_json:
+        out.print(json.dumps({"name": found.name, "size": found.space.size(), "space": found.space.to_json()},
+                             indent=2), markup=False)
+        return
+    out.print(f"{found.name}: {found.description}")
+    out.print(f"size: {found.space.size():,} architectures ({_size_text(found.space.size())})")
+    for dim in found.space.dims():
+        out.print("  " + dim.describe(), markup=False)
+
+
+def _size_text(size: int) -> str:
+    return f"{size:,}" if size < 10**7 else f"{size:.2e}"
+
+
+def _send_command(job: str, db: Path | None, command: str) -> None:
+    from nasapp.engine.jobs import runner_alive
+
+    store = _store(db)
+    found = _job(store, job)
+    if not runner_alive(found):
+        raise NasappError(f"job {found['id']} is not running ({found['status']})")
+    store.add_command(found["id"], command)
+    out.print(f"job {found['id']}: {command} requested")
+
+
+@app.command()
+def pause(job: JobArg, db: DbOption = None) -> None:
+    """Stop starting new trials (running ones finish); `nasapp unpause` starts them again."""
+    _send_command(job, db, "pause")
+
+
+@app.command()
+def unpause(job: JobArg, db: DbOption = None) -> None:
+    """Start new trials again after `nasapp pause`."""
+    _send_command(job, db, "resume")
+
+
 def main() -> None:
     try:
         app()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import sys
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -200,7 +201,10 @@ def _resolve_paths(spec: JobSpec, base: Path) -> JobSpec:
     if spec.trainer.ref:
         spec.trainer.ref = _resolve_ref(spec.trainer.ref, base, "trainer.ref")
     if spec.trainer.command:
-        spec.trainer.command = [_absolute_if_file(part, base) for part in spec.trainer.command]
+        command = [_absolute_if_file(part, base) for part in spec.trainer.command]
+        if command[0] in ("python", "python3"):  # the interpreter running nasapp, with torch and nasapp
+            command[0] = sys.executable
+        spec.trainer.command = command
     if spec.data and spec.data.path:
         path = (base / os.path.expanduser(spec.data.path)).resolve()
         if not path.exists():

@@ -1,0 +1,311 @@
+"""Load a job's ``[data]`` table into in-memory arrays with a seeded, stratified train/validation split.
+
+``load_dataset(spec, seed)`` returns a ``Dataset``: float32 features, int64 labels 0..K-1. Four kinds:
+
+- ``digits``: scikit-learn's bundled 8x8 digits (no download), as (1, 8, 8) images in [0, 1].
+- ``npz``: arrays ``x`` and ``y``; ``x`` of shape (N, F) is tabular, (N, H, W) becomes (N, 1, H, W),
+  (N, C, H, W) is kept. ``uint8`` features are scaled to [0, 1]; other dtypes are taken as they are.
+- ``imagefolder``: one sub-folder per class of PNG/JPEG files, resized, RGB (or grayscale), in [0, 1], CHW.
+- ``csv``: numeric feature columns plus a label column; features standardised with train-split statistics.
+
+``data_fraction`` < 1 keeps a class-balanced share of the training split (a proxy task); validation is whole.
+"""
+
+from __future__ import annotations
+
+import csv
+import zipfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nasapp.engine.errors import NasappError
+
+KINDS = ("digits", "npz", "imagefolder", "csv")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+
+
+@dataclass
+class Dataset:
+    """A classification data set split into training and validation arrays."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    num_classes: int
+    input_shape: tuple[int, ...]
+    class_names: list[str]
+    kind: str
+
+
+def load_dataset(spec: dict[str, Any], seed: int) -> Dataset:
+    """Load the data set that ``spec`` (the job's ``[data]`` table) describes and split it by ``seed``."""
+    kind = spec.get("kind", "digits")
+    val_fraction = float(spec.get("val_fraction", 0.2))
+    data_fraction = float(spec.get("data_fraction", 1.0))
+    if kind not in KINDS:
+        raise NasappError(f"data.kind: unknown kind {kind!r}; use one of {', '.join(KINDS)}")
+    if not 0.0 < val_fraction < 1.0:
+        raise NasappError(f"data.val_fraction: {val_fraction} is not between 0 and 1; use e.g. 0.2")
+    if not 0.0 < data_fraction <= 1.0:
+        raise NasappError(f"data.data_fraction: {data_fraction} is not in (0, 1]; use e.g. 0.25 or 1.0")
+
+    if kind == "digits":
+        x, labels = _load_digits()
+    elif kind == "npz":
+        x, labels = _load_npz(_existing_path(spec, kind, want_dir=False))
+    elif kind == "imagefolder":
+        x, labels = _load_imagefolder(
+            _existing_path(spec, kind, want_dir=True), spec.get("image_size"), bool(spec.get("grayscale"))
+        )
+    else:
+        x, labels = _load_csv(_existing_path(spec, kind, want_dir=False), spec.get("label_column", "label"))
+
+    y, class_names = encode_labels(labels)
+    rng = np.random.default_rng(seed)
+    train_idx, val_idx = stratified_split(y, val_fraction, rng)
+    if data_fraction < 1.0:
+        train_idx = subsample(train_idx, y, data_fraction, rng)
+    x_train, x_val = x[train_idx], x[val_idx]
+    if kind == "csv":
+        x_train, x_val = _standardise(x_train, x_val)
+    return Dataset(
+        x_train=np.ascontiguousarray(x_train, dtype=np.float32),
+        y_train=y[train_idx],
+        x_val=np.ascontiguousarray(x_val, dtype=np.float32),
+        y_val=y[val_idx],
+        num_classes=len(class_names),
+        input_shape=tuple(int(d) for d in x.shape[1:]),
+        class_names=class_names,
+        kind=kind,
+    )
+
+
+# ---------------------------------------------------------------- labels and splits
+
+
+def encode_labels(labels: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    """Map integer or string labels to 0..K-1 (sorted order; numeric strings sort as numbers)."""
+    labels = np.asarray(labels)
+    if labels.dtype.kind == "f":
+        if not np.all(np.isfinite(labels)) or not np.all(labels == np.round(labels)):
+            raise NasappError("data labels are fractional numbers; use integer or string class labels")
+        labels = labels.astype(np.int64)
+    elif labels.dtype.kind in "US":
+        labels = labels.astype(str)
+        if all(_is_int(v) for v in np.unique(labels)):
+            labels = labels.astype(np.int64)
+    elif labels.dtype.kind not in "iub":
+        raise NasappError(f"data labels have dtype {labels.dtype}; use integer or string class labels")
+    values, y = np.unique(labels, return_inverse=True)
+    if len(values) < 2:
+        only = values[0] if len(values) else "none"
+        raise NasappError(f"data has only one class ({only}); a classification task needs at least two")
+    return y.reshape(-1).astype(np.int64), [str(v) for v in values]
+
+
+def stratified_split(
+    y: np.ndarray, val_fraction: float, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Shuffled train/validation indices with each class split ``val_fraction`` (a class of one trains)."""
+    train, val = [], []
+    for cls in range(int(y.max()) + 1):
+        idx = rng.permutation(np.flatnonzero(y == cls))
+        n_val = 0 if len(idx) < 2 else min(len(idx) - 1, max(1, round(len(idx) * val_fraction)))
+        val.append(idx[:n_val])
+        train.append(idx[n_val:])
+    return rng.permutation(np.concatenate(train)), rng.permutation(np.concatenate(val))
+
+
+def subsample(train_idx: np.ndarray, y: np.ndarray, fraction: float, rng: np.random.Generator) -> np.ndarray:
+    """Keep ``fraction`` of each class of ``train_idx`` (at least one example per class), shuffled."""
+    kept = []
+    for cls in np.unique(y[train_idx]):
+        idx = train_idx[y[train_idx] == cls]
+        kept.append(rng.choice(idx, size=max(1, round(len(idx) * fraction)), replace=False))
+    return rng.permutation(np.concatenate(kept))
+
+
+def _is_int(text: str) -> bool:
+    try:
+        int(text)
+    except ValueError:
+        return False
+    return True
+
+
+# ---------------------------------------------------------------- paths
+
+
+def _existing_path(spec: dict[str, Any], kind: str, want_dir: bool) -> Path:
+    raw = spec.get("path")
+    what = "a folder of class sub-folders" if want_dir else f"a .{kind} file"
+    if not raw:
+        raise NasappError(f"data.path is missing; data.kind = {kind!r} needs path = {what}")
+    path = Path(raw)
+    if not path.exists():
+        raise NasappError(f"data.path: {path} does not exist; point it at {what}")
+    if want_dir and not path.is_dir():
+        raise NasappError(f"data.path: {path} is a file; data.kind = 'imagefolder' needs {what}")
+    if not want_dir and not path.is_file():
+        raise NasappError(f"data.path: {path} is a folder; data.kind = {kind!r} needs {what}")
+    return path
+
+
+# ---------------------------------------------------------------- loaders
+
+
+def _load_digits() -> tuple[np.ndarray, np.ndarray]:
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    x = (digits.images / 16.0).astype(np.float32)[:, None, :, :]
+    return x, digits.target.astype(np.int64)
+
+
+def _load_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            missing = [k for k in ("x", "y") if k not in archive.files]
+            if missing:
+                raise NasappError(
+                    f"data.path: {path} has arrays {archive.files} but no {' or '.join(missing)}; "
+                    "save it with np.savez(path, x=features, y=labels)"
+                )
+            x, y = archive["x"], archive["y"]
+    except NasappError:
+        raise
+    except ValueError as exc:
+        raise NasappError(
+            f"data.path: {path} holds object arrays; save x as numbers and y as int or str"
+        ) from exc
+    except (OSError, zipfile.BadZipFile, EOFError) as exc:
+        raise NasappError(f"data.path: {path} is not a readable .npz file ({exc})") from exc
+    y = y.reshape(-1) if y.ndim == 2 and y.shape[1] == 1 else y
+    if y.ndim != 1:
+        raise NasappError(f"data.path: {path}: y has shape {y.shape}; it must hold one label per example")
+    if len(x) != len(y):
+        raise NasappError(f"data.path: {path}: x has {len(x)} examples but y has {len(y)}; they must match")
+    if x.dtype.kind not in "fiub":
+        raise NasappError(f"data.path: {path}: x has dtype {x.dtype}; it must be numeric")
+    if x.ndim not in (2, 3, 4):
+        raise NasappError(
+            f"data.path: {path}: x has shape {x.shape}; use (N, features), (N, H, W) or (N, C, H, W)"
+        )
+    x = x.astype(np.float32) / 255.0 if x.dtype == np.uint8 else x.astype(np.float32)
+    if not np.all(np.isfinite(x)):
+        raise NasappError(f"data.path: {path}: x contains NaN or infinite values; clean them first")
+    return (x[:, None] if x.ndim == 3 else x), y
+
+
+def _load_imagefolder(
+    root: Path, image_size: Sequence[int] | None, grayscale: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    classes = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not classes:
+        raise NasappError(
+            f"data.path: {root} has no class sub-folders; put each class's images in its own folder"
+        )
+    files: list[tuple[Path, str]] = []
+    for folder in classes:
+        images = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if not images:
+            raise NasappError(
+                f"data.path: class folder {folder} has no PNG/JPEG images; add some or remove it"
+            )
+        files.extend((p, folder.name) for p in images)
+    size = _image_size(image_size, files[0][0])
+    mode = "L" if grayscale else "RGB"
+    x = np.stack([_read_image(path, size, mode) for path, _ in files])
+    return x, np.array([name for _, name in files])
+
+
+def _image_size(image_size: Sequence[int] | None, first: Path) -> tuple[int, int]:
+    if image_size is None:
+        from PIL import Image
+
+        try:
+            with Image.open(first) as img:
+                return img.height, img.width
+        except OSError as exc:
+            raise NasappError(f"data: cannot read image {first} ({exc}); fix or delete the file") from exc
+    if len(image_size) != 2 or any(int(s) < 1 for s in image_size):
+        raise NasappError(f"data.image_size: {list(image_size)} is not [height, width]; use e.g. [32, 32]")
+    return int(image_size[0]), int(image_size[1])
+
+
+def _read_image(path: Path, size: tuple[int, int], mode: str) -> np.ndarray:
+    from PIL import Image
+
+    try:
+        with Image.open(path) as img:
+            img = img.convert(mode)
+            if (img.height, img.width) != size:
+                img = img.resize((size[1], size[0]), Image.Resampling.BILINEAR)
+            array = np.asarray(img, dtype=np.float32) / 255.0
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise NasappError(f"data: cannot read image {path} ({exc}); fix or delete the file") from exc
+    return array[None] if array.ndim == 2 else array.transpose(2, 0, 1)
+
+
+def _load_csv(path: Path, label_column: str) -> tuple[np.ndarray, np.ndarray]:
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as handle:
+            rows = list(csv.reader(handle))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise NasappError(f"data.path: {path} is not a readable CSV file ({exc})") from exc
+    if not rows or not rows[0]:
+        raise NasappError(f"data.path: {path} is empty; it needs a header row and one row per example")
+    header, body = [h.strip() for h in rows[0]], [r for r in rows[1:] if any(c.strip() for c in r)]
+    if label_column not in header:
+        raise NasappError(
+            f"data.label_column: {label_column!r} is not a column of {path}; available: {', '.join(header)}"
+        )
+    if not body:
+        raise NasappError(f"data.path: {path} has a header but no rows")
+    for number, row in enumerate(body, start=2):
+        if len(row) != len(header):
+            raise NasappError(
+                f"data.path: {path} line {number} has {len(row)} fields but the header has {len(header)}"
+            )
+    label_at = header.index(label_column)
+    features = [i for i in range(len(header)) if i != label_at]
+    if not features:
+        raise NasappError(f"data.path: {path} has no feature columns besides {label_column!r}")
+    x = np.empty((len(body), len(features)), dtype=np.float32)
+    for j, col in enumerate(features):
+        x[:, j] = _numeric_column(header[col], [row[col] for row in body], path)
+    return x, np.array([row[label_at].strip() for row in body])
+
+
+def _numeric_column(name: str, values: list[str], path: Path) -> np.ndarray:
+    try:
+        column = np.array([float(v) for v in values], dtype=np.float64)
+    except ValueError:
+        bad = next(v for v in values if not _is_float(v))
+        raise NasappError(
+            f"data: column {name!r} of {path} is not numeric (value {bad!r}); "
+            "encode it as numbers or drop the column"
+        ) from None
+    if not np.all(np.isfinite(column)):
+        raise NasappError(f"data: column {name!r} of {path} has NaN or infinite values; fill or drop them")
+    return column
+
+
+def _is_float(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _standardise(x_train: np.ndarray, x_val: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    mean = x_train.mean(axis=0)
+    std = x_train.std(axis=0)
+    std[std == 0] = 1.0
+    return (x_train - mean) / std, (x_val - mean) / std

@@ -1,0 +1,1 @@
+"""Prebuilt trainers: ``train(arch, ctx) -> dict`` functions a job names with ``[trainer] prebuilt``."""

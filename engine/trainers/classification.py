@@ -1,0 +1,317 @@
+"""The prebuilt classification trainer: ``train(arch, ctx) -> dict``.
+
+The whole data set sits on the trial's device as tensors; mini-batches are drawn by indexing with a seeded
+permutation per epoch. SGD with momentum or AdamW with a per-step cosine decay to zero at the
+last proxy step, optional EMA of the weights, gradient clipping, bf16 autocast and channels-last on CUDA.
+Validation runs every ``eval_every`` steps and at the end and is streamed with ``ctx.report``.
+
+A CUDA out-of-memory error retries the trial once with half the batch size, then fails it with reason
+``oom``; a non-finite loss fails it with reason ``nan``. The trained weights (the EMA weights when ``ema``
+is on, since those are the ones evaluated) are saved to ``ctx.workdir / "model.pt"`` as CPU tensors.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import dataclasses
+import math
+import random
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from nasapp.engine.context import TrialContext
+from nasapp.engine.errors import NasappError, TrialFailed
+
+OPTIMIZERS = ("sgd", "adamw")
+DEFAULT_LR = {"sgd": 0.05, "adamw": 1e-3}
+NAN_CHECK_EVERY = 10  # steps between host reads of the loss (one device sync each)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The trainer's proxy settings, read from ``ctx.proxy`` with defaults for missing keys."""
+
+    steps: int = 200
+    batch_size: int = 64
+    optimizer: str = "sgd"
+    lr: float = 0.05
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    eval_every: int = 50
+    ema: float = 0.0
+    grad_clip: float = 0.0
+    amp: bool = True
+    channels_last: bool = True
+    eval_batch_size: int = 1024
+
+    @classmethod
+    def from_proxy(cls, proxy: dict[str, Any]) -> Settings:
+        optimizer = str(proxy.get("optimizer", "sgd")).lower()
+        if optimizer not in OPTIMIZERS:
+            raise NasappError(f"trainer.optimizer: {optimizer!r} is not one of {', '.join(OPTIMIZERS)}")
+        values: dict[str, Any] = {"optimizer": optimizer, "lr": DEFAULT_LR[optimizer]}
+        for field in dataclasses.fields(cls):
+            raw = proxy.get(field.name)
+            if raw is None or field.name == "optimizer":
+                continue
+            kind = type(field.default)
+            try:
+                values[field.name] = kind(raw)
+            except (TypeError, ValueError):
+                raise NasappError(f"trainer.{field.name}: {raw!r} is not a {kind.__name__}") from None
+        settings = cls(**values)
+        settings.check()
+        return settings
+
+    def check(self) -> None:
+        for name in ("steps", "batch_size", "eval_every", "eval_batch_size"):
+            if getattr(self, name) < 1:
+                raise NasappError(f"trainer.{name}: {getattr(self, name)} must be a whole number >= 1")
+        if not 0.0 <= self.ema < 1.0:
+            raise NasappError(f"trainer.ema: {self.ema} must be 0 (off) or a decay in (0, 1), e.g. 0.999")
+        if self.lr <= 0 or self.grad_clip < 0:
+            raise NasappError("trainer.lr must be > 0 and trainer.grad_clip >= 0 (0 turns clipping off)")
+
+
+class Ema:
+    """Exponential moving average of a model's weights with the warm-up ``min(decay, (1+t)/(10+t))``."""
+
+    def __init__(self, model: torch.nn.Module, decay: float) -> None:
+        self.model = copy.deepcopy(model).eval().requires_grad_(False)
+        self.decay = decay
+        pairs = list(zip(self.model.state_dict().values(), model.state_dict().values(), strict=True))
+        self._floats = [(e, m) for e, m in pairs if e.is_floating_point()]
+        self._others = [(e, m) for e, m in pairs if not e.is_floating_point()]
+
+    @torch.no_grad()
+    def update(self, step: int) -> None:
+        decay = min(self.decay, (1 + step) / (10 + step))
+        torch._foreach_lerp_([e for e, _ in self._floats], [m for _, m in self._floats], 1.0 - decay)
+        for ema_tensor, model_tensor in self._others:
+            ema_tensor.copy_(model_tensor)
+
+
+@dataclass
+class Run:
+    """One training attempt: the model, its optimiser and the data on the device."""
+
+    settings: Settings
+    device: torch.device
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    ema: Ema | None
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_val: torch.Tensor
+    y_val: torch.Tensor
+    generator: torch.Generator
+    batch_size: int
+    use_amp: bool
+    perm: torch.Tensor | None = None
+
+    @property
+    def eval_model(self) -> torch.nn.Module:
+        return self.ema.model if self.ema is not None else self.model
+
+    def autocast(self) -> contextlib.AbstractContextManager[Any]:
+        if self.use_amp:
+            return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The mini-batch for ``step``: a seeded permutation per epoch, the last partial batch dropped."""
+        per_epoch = len(self.x_train) // self.batch_size
+        pos = step % per_epoch
+        if pos == 0:
+            self.perm = torch.randperm(len(self.x_train), generator=self.generator).to(self.device)
+        assert self.perm is not None
+        idx = self.perm[pos * self.batch_size : (pos + 1) * self.batch_size]
+        return self.x_train[idx], self.y_train[idx]
+
+
+def train(arch: Any, ctx: TrialContext) -> dict[str, Any]:
+    """Train ``arch`` on ``ctx.data`` with the proxy settings in ``ctx.proxy``; return its final metrics."""
+    if ctx.data is None or ctx.build is None:
+        raise NasappError(
+            "the prebuilt classification trainer needs a [data] table and a prebuilt [space] with a model "
+            "builder; use a custom trainer (trainer.ref) otherwise"
+        )
+    settings = Settings.from_proxy(ctx.proxy)
+    started = time.perf_counter()
+    try:
+        return _attempt(arch, ctx, settings, started)
+    except torch.cuda.OutOfMemoryError:
+        pass  # leave the except block first so the failed attempt's tensors can be freed
+    _release_cuda_memory()
+    if settings.batch_size < 2:
+        raise TrialFailed("oom", "out of GPU memory with batch_size 1; lower the model scale")
+    half = dataclasses.replace(
+        settings,
+        batch_size=settings.batch_size // 2,
+        eval_batch_size=max(1, settings.eval_batch_size // 2),
+    )
+    try:
+        return _attempt(arch, ctx, half, started)
+    except torch.cuda.OutOfMemoryError:
+        pass
+    _release_cuda_memory()
+    raise TrialFailed(
+        "oom",
+        f"out of GPU memory even with batch_size {half.batch_size}; lower trainer.batch_size or the scale",
+    )
+
+
+def _attempt(arch: Any, ctx: TrialContext, settings: Settings, started: float) -> dict[str, Any]:
+    run = setup(arch, ctx, settings)
+    losses = torch.zeros(settings.steps, device=run.device)
+    done, checked, best, last_eval = 0, 0, 0.0, -1
+    accuracy = loss = 0.0
+    for step in range(settings.steps):
+        if ctx.should_stop():
+            break
+        _set_lr(run, step)
+        losses[step] = train_step(run, *run.batch(step))
+        done = step + 1
+        if run.ema is not None:
+            run.ema.update(step)
+        if done % NAN_CHECK_EVERY == 0 or done % settings.eval_every == 0:
+            checked = _check_finite(losses, checked, done)
+        if done % settings.eval_every == 0 and done < settings.steps:
+            accuracy, loss = _evaluate_and_report(run, ctx, done)
+            best, last_eval = max(best, accuracy), done
+    _check_finite(losses, checked, done)
+    if last_eval != done:
+        accuracy, loss = _evaluate_and_report(run, ctx, done)
+        best = max(best, accuracy)
+    _save_weights(run.eval_model, ctx)
+    return {
+        "accuracy": accuracy,
+        "loss": loss,
+        "params": sum(p.numel() for p in run.model.parameters()),
+        "train_time_s": time.perf_counter() - started,
+        "steps": done,
+        "best_accuracy": best,
+    }
+
+
+def setup(arch: Any, ctx: TrialContext, settings: Settings) -> Run:
+    """Seed every RNG, build the model and its optimiser, and put the whole data set on the device."""
+    _seed_everything(ctx.seed)
+    device = torch.device(ctx.device)
+    data = ctx.data
+    assert ctx.build is not None
+    model = ctx.build(arch, tuple(data.input_shape), int(data.num_classes), ctx.scale)
+    channels_last = settings.channels_last and device.type == "cuda" and len(data.input_shape) == 3
+    memory_format = torch.channels_last if channels_last else torch.contiguous_format
+    model = model.to(device=device, memory_format=memory_format).train()
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+
+    def to_device(array: np.ndarray, features: bool) -> torch.Tensor:
+        tensor = torch.from_numpy(array).to(device)
+        return tensor.contiguous(memory_format=memory_format) if features and channels_last else tensor
+
+    n_train = len(data.x_train)
+    return Run(
+        settings=settings,
+        device=device,
+        model=model,
+        optimizer=_make_optimizer(model, settings),
+        ema=Ema(model, settings.ema) if settings.ema > 0 else None,
+        x_train=to_device(data.x_train, True),
+        y_train=to_device(data.y_train, False),
+        x_val=to_device(data.x_val, True),
+        y_val=to_device(data.y_val, False),
+        generator=torch.Generator().manual_seed(ctx.seed),
+        batch_size=max(1, min(settings.batch_size, n_train)),
+        use_amp=settings.amp and device.type == "cuda",
+    )
+
+
+def train_step(run: Run, xb: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
+    """One optimiser step on a mini-batch; returns the (detached, on-device) training loss."""
+    with run.autocast():
+        loss = F.cross_entropy(run.model(xb), yb)
+    run.optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if run.settings.grad_clip > 0:
+        torch.nn.utils.clip_grad_norm_(run.model.parameters(), run.settings.grad_clip)
+    run.optimizer.step()
+    return loss.detach()
+
+
+@torch.no_grad()
+def evaluate(run: Run) -> tuple[float, float]:
+    """Validation accuracy (0..1) and mean cross-entropy of the evaluated model (EMA weights when on)."""
+    model = run.eval_model
+    model.eval()
+    correct = torch.zeros((), device=run.device, dtype=torch.int64)
+    total_loss = torch.zeros((), device=run.device)
+    size = run.settings.eval_batch_size
+    for start in range(0, len(run.x_val), size):
+        xb, yb = run.x_val[start : start + size], run.y_val[start : start + size]
+        with run.autocast():
+            logits = model(xb)
+        total_loss += F.cross_entropy(logits.float(), yb, reduction="sum")
+        correct += (logits.argmax(dim=1) == yb).sum()
+    run.model.train()
+    n = max(1, len(run.x_val))
+    return correct.item() / n, total_loss.item() / n
+
+
+def _evaluate_and_report(run: Run, ctx: TrialContext, step: int) -> tuple[float, float]:
+    accuracy, loss = evaluate(run)
+    if not math.isfinite(loss):
+        raise TrialFailed("nan", f"validation loss became {loss} at step {step}; lower trainer.lr")
+    ctx.report(step, accuracy=accuracy, loss=loss)
+    return accuracy, loss
+
+
+def _make_optimizer(model: torch.nn.Module, s: Settings) -> torch.optim.Optimizer:
+    params = [p for p in model.parameters() if p.requires_grad]
+    if s.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=s.lr, weight_decay=s.weight_decay)
+    return torch.optim.SGD(params, lr=s.lr, momentum=s.momentum, weight_decay=s.weight_decay)
+
+
+def _set_lr(run: Run, step: int) -> None:
+    """Cosine decay from ``lr`` at step 0 towards zero at the last proxy step."""
+    lr = 0.5 * run.settings.lr * (1.0 + math.cos(math.pi * step / run.settings.steps))
+    for group in run.optimizer.param_groups:
+        group["lr"] = lr
+
+
+def _check_finite(losses: torch.Tensor, start: int, end: int) -> int:
+    """Fail the trial if a training loss in steps ``start..end`` is not finite; return ``end``."""
+    if end > start:
+        bad = (~torch.isfinite(losses[start:end])).nonzero()
+        if len(bad):
+            step = start + int(bad[0, 0]) + 1
+            value = "nan" if torch.isnan(losses[step - 1]) else "inf"
+            raise TrialFailed(
+                "nan", f"loss became {value} at step {step}; lower trainer.lr or set trainer.grad_clip"
+            )
+    return end
+
+
+def _save_weights(model: torch.nn.Module, ctx: TrialContext) -> None:
+    ctx.workdir.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    torch.save(state, ctx.workdir / "model.pt")
+
+
+def _seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def _release_cuda_memory() -> None:
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
