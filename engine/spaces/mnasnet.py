@@ -1,0 +1,67 @@
+"""The ``mnasnet`` prebuilt: MnasNet's factorized hierarchical search space (Tan et al., 2019).
+
+Seven blocks, each searched independently (its layers share the block's choices):
+
+- ``op``: ``conv`` (regular conv), ``dwconv`` (depthwise-separable conv), ``mbconv1``/``mbconv3``/``mbconv6``
+  (inverted residual with expansion 1, 3 or 6)
+- ``kernel``: 3, 5 or 7
+- ``se``: squeeze-and-excitation ratio 0.0 (off) or 0.25
+- ``skip``: ``none`` or ``identity`` (the residual is only added where the stride is 1 and the channel
+  count is unchanged, as in MnasNet)
+- ``filters``: 0.75, 1.0 or 1.25 times the block's base width
+- ``layer_delta``: -1, 0 or +1 layers on the block's base layer count (at least one layer)
+
+Base widths, layer counts and strides are MobileNetV2's (MnasNet-B1's backbone), with a stride-2 stem conv
+(32 channels) and a head of 1x1 conv (1280), global pool, dropout 0.2 and a linear classifier.
+
+The model is built for its input size: a stride of 2 is skipped once the feature map is 2x2 or smaller (so
+8x8 digits keep a 2x2 map to the end), and a kernel larger than the feature map can use is trimmed to the
+taps that can reach a pixel (the same function, less work: a 7x7 depthwise kernel on a 2x2 map is 3x3).
+Torch-free: the model code is in :mod:`nasapp.engine.spaces.mnasnet_model`, imported only by :func:`build`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from nasapp.engine.spaces.core import choice, repeat, space
+from nasapp.engine.spaces.scale import check_image_shape, check_num_classes, image_size, normalize_scale
+
+NAME = "mnasnet"
+DESCRIPTION = ("MnasNet factorized hierarchical space: 7 blocks x op/kernel/SE/skip/filters/layers "
+               "(images, ~1.3e19 archs)")
+
+OPS = ["conv", "dwconv", "mbconv1", "mbconv3", "mbconv6"]
+KERNELS = [3, 5, 7]
+SE_RATIOS = [0.0, 0.25]
+SKIPS = ["none", "identity"]
+FILTER_MULTIPLIERS = [0.75, 1.0, 1.25]
+LAYER_DELTAS = [-1, 0, 1]
+
+BASE_WIDTHS = (16, 24, 40, 80, 96, 192, 320)
+BASE_LAYERS = (1, 2, 3, 4, 2, 3, 1)
+BASE_STRIDES = (1, 2, 2, 2, 1, 2, 1)
+
+SPACE = space({
+    "blocks": repeat({
+        "op": choice(OPS),
+        "kernel": choice(KERNELS),
+        "se": choice(SE_RATIOS),
+        "skip": choice(SKIPS),
+        "filters": choice(FILTER_MULTIPLIERS),
+        "layer_delta": choice(LAYER_DELTAS),
+    }, times=len(BASE_WIDTHS)),
+})
+
+
+def build(arch: Any, input_shape: Any, num_classes: int, scale: Mapping[str, Any] | None = None):
+    """Build the torch model for ``arch`` on ``(C, H, W)`` inputs; see :mod:`nasapp.engine.spaces.scale`."""
+    arch = SPACE.canonical(arch)
+    shape = check_image_shape(input_shape, NAME)
+    num_classes = check_num_classes(num_classes)
+    scale = normalize_scale(scale)
+    from nasapp.engine.spaces.mnasnet_model import build_mnasnet
+
+    return build_mnasnet(arch, shape[0], image_size(shape, scale), num_classes, scale,
+                         BASE_WIDTHS, BASE_LAYERS, BASE_STRIDES)
