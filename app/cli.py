@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from nasapp.app.formatting import arch_lines
 from nasapp.engine.errors import NasappError
 
 app = typer.Typer(
@@ -126,7 +127,9 @@ def _print_outcome(summary: dict[str, Any]) -> None:
         value = best["metrics"].get(metric)
         shown = f"{metric} {value:.4f}" if value is not None else f"reward {best['reward']:.4f}"
         out.print(f"best: trial {best['trial']}, {shown}, reward {best['reward']:.4f}")
-        out.print("architecture: " + json.dumps(best["arch"], sort_keys=True), markup=False)
+        out.print("architecture:")
+        for line in arch_lines(best["arch"]):
+            out.print("  " + line, markup=False)
 
 
 @app.command()

@@ -20,7 +20,7 @@ val_fraction = 0.25
 
 [trainer]
 prebuilt = "classification"
-steps = 150
+steps = 120
 batch_size = 64
 optimizer = "adamw"
 lr = 0.004
@@ -33,7 +33,7 @@ population = 8
 sample_size = 3
 
 [search]
-max_trials = 24
+max_trials = 20
 parallel = "auto"
 devices = "auto"
 trial_timeout_s = 120

@@ -130,8 +130,33 @@ class SearchSpec(_Table):
 
 
 class RewardSpec(_Table):
+    """How a trial's metrics become its reward (see engine/reward.py)."""
+
     metric: str = "accuracy"
     direction: Literal["max", "min"] = "max"
+    latency_target_ms: float | None = Field(None, gt=0)
+    latency_weight: float = -0.07  # MnasNet's w in metric * (latency / target) ** w
+    constraint: Literal["soft", "hard"] = "soft"
+    memory_limit_mb: float | None = Field(None, gt=0)
+    formula: str | None = None  # e.g. "accuracy * (latency_ms / 20) ** -0.07"; replaces the above
+
+
+class LatencySpec(_Table):
+    """Where and how candidates are timed (see engine/latency/)."""
+
+    device: Literal["none", "cpu-ort"] = "none"
+    command: list[str] | None = None  # a program that gets an ONNX path and prints a latency in ms
+    batch_size: int = Field(1, gt=0)
+    threads: int = Field(1, gt=0)
+    warmup: int = Field(10, ge=0)
+    runs: int = Field(50, gt=0)
+    opset: int = Field(17, ge=11)
+    pin_cores: list[int] | None = None  # run measurements on these cores only
+    skip_predicted_over: float | None = Field(None, gt=1)  # skip candidates predicted > this x target
+
+    @property
+    def enabled(self) -> bool:
+        return self.device != "none" or bool(self.command)
 
 
 class JobSpec(_Table):
@@ -143,6 +168,7 @@ class JobSpec(_Table):
     strategy: StrategySpec = StrategySpec()
     search: SearchSpec = SearchSpec()
     reward: RewardSpec = RewardSpec()
+    latency: LatencySpec = LatencySpec()
 
     @model_validator(mode="after")
     def _prebuilt_trainer_needs(self) -> JobSpec:

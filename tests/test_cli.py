@@ -62,3 +62,19 @@ def test_unknown_job_is_a_clear_error(tmp_path):
 def test_help_reads_like_a_manual():
     result = nasapp_cli("run", "--help", check=True)
     assert "--max-trials" in result.stdout and "Ctrl-C" in result.stdout
+
+
+def test_the_builtin_demo_runs_with_a_small_budget(tmp_path):
+    result = nasapp_cli("run", "--max-trials", "2", "--db", str(tmp_path / "demo.db"), check=True)
+    assert result.stdout.startswith("job 1 demo-digits-mnasnet")
+    assert "2/2 trials finished (2 succeeded" in result.stdout
+    assert "blocks[6]: " in result.stdout  # the best mnasnet architecture, one block per line
+
+
+def test_spaces_lists_the_prebuilt_spaces():
+    listed = json.loads(nasapp_cli("spaces", "--json", check=True).stdout)
+    sizes = {row["name"]: row["size"] for row in listed}
+    assert sizes["nb201"] == 15625 and sizes["mnasnet"] > 10**13 and "mlp" in sizes
+    detail = nasapp_cli("spaces", "mnasnet", check=True).stdout
+    assert "blocks[*].kernel" in detail
+    assert nasapp_cli("spaces", "resnet").returncode == 2
