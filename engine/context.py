@@ -5,6 +5,7 @@ A trainer is ``def train(arch, ctx) -> dict``. ``ctx`` is a ``TrialContext``.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ class TrialContext:
     - ``build``: the prebuilt space's model builder ``build(arch, input_shape, num_classes, scale)``, or None.
     - ``scale``: the proxy scale (width, depth, resolution) for ``build``.
     - ``data_spec``: the job's ``[data]`` table (paths absolute), for trainers that load their own data.
+    - ``export``: how ``save_model`` exports (``batch_size``, ``opset``: the job's ``[latency]`` settings).
     """
 
     def __init__(
@@ -31,6 +33,7 @@ class TrialContext:
         proxy: dict[str, Any] | None = None, data: Any = None,
         data_loader: Callable[[], Any] | None = None, build: Callable[..., Any] | None = None,
         scale: dict[str, Any] | None = None, data_spec: dict[str, Any] | None = None,
+        export: dict[str, Any] | None = None,
         _report: Callable[[int, dict[str, float]], None] | None = None,
         _should_stop: Callable[[], bool] | None = None,
     ) -> None:
@@ -45,6 +48,8 @@ class TrialContext:
         self.data_spec = data_spec or {}
         self._data = data if data is not None or data_loader is None else _UNLOADED
         self._data_loader = data_loader
+        self.export = export or {"batch_size": 1, "opset": 17}
+        self.saved: dict[str, Any] = {}  # what save_model wrote: "onnx" path and "profile" metrics
         self._report = _report
         self._should_stop = _should_stop
 
@@ -54,6 +59,23 @@ class TrialContext:
             assert self._data_loader is not None
             self._data = self._data_loader()
         return self._data
+
+    def save_model(self, model: Any, example_input: Any) -> Path:
+        """Save the trained model as ONNX in the trial folder (``model.onnx``), with its FLOPs and params.
+
+        nasapp times this file for the latency reward and exports it later. ``example_input`` is one
+        input batch (any batch size; the export uses the job's ``latency.batch_size``).
+        """
+        from nasapp.engine.latency.onnx_export import export_onnx
+        from nasapp.engine.latency.profile import model_profile
+
+        model = copy.deepcopy(model).float().cpu().eval()
+        sample = example_input[:1].detach().float().cpu()
+        batch = sample.expand(int(self.export["batch_size"]), *sample.shape[1:]).contiguous()
+        self.saved["profile"] = model_profile(model, batch)
+        path = export_onnx(model, batch, self.workdir / "model.onnx", opset=int(self.export["opset"]))
+        self.saved["onnx"] = str(path)
+        return path
 
     def report(self, step: int, **metrics: float) -> None:
         """Send intermediate metrics (e.g. ``ctx.report(100, accuracy=0.9)``) to the runner."""

@@ -70,7 +70,8 @@ class Runner:
         self.counts: dict[str, int] = {}  # trials per status; this runner is their only writer
         self.next_number = 0
         self.best: float | None = None
-        self.running: dict[int, dict[str, Any]] = {}  # trial id -> the trial a worker is running
+        self.running: dict[int, dict[str, Any]] = {}  # trial id -> a trial being trained or measured
+        self.measuring: dict[int, dict[str, Any]] = {}  # trial id -> the worker's result, awaiting latency
         self.job_settings = job_settings(self.spec)
         self.paused = False
         self.started = time.monotonic()
@@ -87,7 +88,9 @@ class Runner:
         resumed = " (resumed)" if self.seq else ""
         self.store.add_event(self.job_id, f"runner {os.getpid()} started{resumed}")
         slots = plan_slots(self.spec.search.devices, self.spec.search.parallel)
-        self.pool = WorkerPool(slots, self.store.runs_dir / f"job-{self.job_id}" / "workers.log")
+        job_dir = self.store.runs_dir / f"job-{self.job_id}"
+        self.pool = WorkerPool(slots, job_dir / "workers.log")
+        self.latency = self._latency_service(job_dir)
         previous = signal.signal(signal.SIGTERM, _raise_stop)
         try:
             self.pool.start()
@@ -98,16 +101,19 @@ class Runner:
         finally:
             signal.signal(signal.SIGTERM, previous)
             self.pool.close()
+            if self.latency is not None:
+                self.latency.close()
 
     def _loop(self) -> str:
         while True:
             self._handle_commands()
             if not self.paused:
                 self._dispatch()
-            if self._finished_count() >= self.spec.search.max_trials and not self.pool.busy():
+            if self._finished_count() >= self.spec.search.max_trials and not self.running:
                 return self._end("finished", None)
             for worker, message in self.pool.poll(POLL_S):
                 self._handle(worker, message)
+            self._collect_measurements()
             self._enforce_timeouts()
             failure = self._failure_policy()
             if failure:
@@ -182,6 +188,10 @@ class Runner:
         kind = message["type"]
         if kind == "report":
             self.store.add_metrics(message["trial"], message["step"], message["metrics"])
+        elif kind == "done" and self.latency is not None and message.get("onnx") and message["status"] == "succeeded":
+            trial = self.running[message["trial"]]
+            self.measuring[trial["id"]] = message  # the trial stays running until its latency is in
+            self.latency.submit(trial["id"], message["onnx"], self.space.fingerprint(trial["arch"]))
         elif kind == "done":
             self._finish(self.running.pop(message["trial"]), message)
         elif kind == "died" and message["trial"] is not None:
@@ -192,6 +202,27 @@ class Runner:
                          {"status": "failed", "reason": reason, "message": text})
         elif kind == "fatal":
             raise NasappError(f"worker failed to start: {message['message']}")
+
+    def _latency_service(self, job_dir: Any) -> Any:
+        if not self.spec.latency.enabled:
+            return None
+        from nasapp.engine.latency.service import LatencyService
+
+        service = LatencyService(self.spec.latency.model_dump(), job_dir / "latency_cache.json")
+        service.start()
+        return service
+
+    def _collect_measurements(self) -> None:
+        if self.latency is None:
+            return
+        for trial_id, measured in self.latency.poll(0):
+            result = self.measuring.pop(trial_id)
+            trial = self.running.pop(trial_id)
+            if "error" in measured:
+                result = {**result, "status": "failed", "reason": "latency", "message": measured["error"]}
+            else:
+                result = {**result, "metrics": {**result.get("metrics", {}), **measured}}
+            self._finish(trial, result)
 
     def _finish(self, trial: dict[str, Any], result: dict[str, Any]) -> None:
         metrics = result.get("metrics") or {}
@@ -264,6 +295,7 @@ class Runner:
             self.store.finish_trial(trial["id"], "cancelled", reason="cancelled", message=message)
             self._count("running", "cancelled")
         self.running.clear()
+        self.measuring.clear()
         self.pool.close()
         return self._end(status, message)
 
@@ -291,7 +323,7 @@ def job_settings(spec: JobSpec) -> dict[str, Any]:
         "trainer": {"prebuilt": spec.trainer.prebuilt, "ref": spec.trainer.ref,
                     "command": spec.trainer.command},
         "proxy": spec.trainer.proxy, "data": spec.data.model_dump() if spec.data else None,
-        "data_seed": spec.seed,
+        "data_seed": spec.seed, "export": {"batch_size": spec.latency.batch_size, "opset": spec.latency.opset},
         "space": {"prebuilt": spec.space.prebuilt, "scale": spec.space.scale.model_dump()},
     }
 

@@ -7,6 +7,7 @@ runs, the process's stdout and stderr point at the trial's log file, so even C-l
 
 from __future__ import annotations
 
+import atexit
 import ctypes
 import json
 import math
@@ -110,18 +111,23 @@ class Worker:
                 trial_id=trial_id, number=message["number"], seed=message["seed"], device=self.device,
                 workdir=Path(message["workdir"]), proxy=message["proxy"],
                 data_loader=self._data_loader(message), build=self._build(message["space"]),
-                scale=message["space"].get("scale", {}), data_spec=message["data"],
+                scale=message["space"].get("scale", {}), data_spec=message["data"], export=message.get("export"),
                 _report=report, _should_stop=self.stop_requested.is_set,
             )
             ctx.workdir.mkdir(parents=True, exist_ok=True)
             metrics = train(message["arch"], ctx)
+            result = _checked_metrics(metrics)
         except TrialFailed as failure:
             return {"status": "failed", "reason": failure.reason, "message": failure.message}
         except Exception as error:  # the trainer's bug or a user mistake: keep the job going
             traceback.print_exc()
             reason = "oom" if type(error).__name__ == "OutOfMemoryError" else "error"
             return {"status": "failed", "reason": reason, "message": f"{type(error).__name__}: {error}"}
-        return _checked_metrics(metrics)
+        if ctx.saved.get("onnx"):
+            result["onnx"] = ctx.saved["onnx"]
+            profile = ctx.saved["profile"]
+            result.setdefault("metrics", {}).update({k: float(v) for k, v in profile.items()})
+        return result
 
     def _trainer(self, trainer: dict[str, Any]) -> Any:
         key = json.dumps(trainer, sort_keys=True)
@@ -195,6 +201,20 @@ def main() -> None:
         channel.send({"type": "fatal", "message": str(error)})
         return
     Worker(channel, device).serve()
+    _exit_now()
+
+
+def _exit_now() -> None:
+    """Exit without tearing the interpreter down: with torch loaded that takes a second or more, and the
+    runner waits for its workers to end. What a normal exit waits for still happens: non-daemon threads
+    are joined and atexit handlers (a trainer's, logging's) run."""
+    for thread in threading.enumerate():
+        if thread is not threading.current_thread() and not thread.daemon:
+            thread.join()
+    atexit._run_exitfuncs()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 if __name__ == "__main__":

@@ -44,6 +44,10 @@ def _json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, allow_nan=True)
 
 
+def _cell(value: Any) -> Any:
+    return _json(value) if isinstance(value, dict | list | tuple) else value
+
+
 class Store:
     def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
         self.path = Path(path) if path is not None else default_db_path()
@@ -56,6 +60,7 @@ class Store:
         migrate(conn)
         self.conn = conn
         self.db = sqlite_utils.Database(conn)
+        self._runs_dir = self.path.parent / "runs"
 
     def close(self) -> None:
         self.conn.close()
@@ -63,7 +68,7 @@ class Store:
     # ---- folders -------------------------------------------------------------------------------
     @property
     def runs_dir(self) -> Path:
-        return self.path.parent / "runs"
+        return self._runs_dir
 
     def trial_dir(self, job_id: int, number: int) -> Path:
         return self.runs_dir / f"job-{job_id}" / f"trial-{number:05d}"
@@ -76,6 +81,22 @@ class Store:
         rows = self._rows(sql, params)
         return rows[0] if rows else None
 
+    # Plain INSERT/UPDATE statements on the hot path (a runner writes a few rows per trial):
+    # sqlite_utils' insert()/update() inspect the schema and re-read the row on every call.
+    def _insert(self, table: str, row: dict[str, Any]) -> int:
+        columns = ", ".join(f'"{column}"' for column in row)
+        marks = ", ".join("?" * len(row))
+        cursor = self.conn.execute(f'INSERT INTO "{table}" ({columns}) VALUES ({marks})',
+                                   [_cell(value) for value in row.values()])
+        return int(cursor.lastrowid)  # type: ignore[arg-type]
+
+    def _update(self, table: str, row_id: int, fields: dict[str, Any]) -> None:
+        sets = ", ".join(f'"{column}" = ?' for column in fields)
+        cursor = self.conn.execute(f'UPDATE "{table}" SET {sets} WHERE id = ?',
+                                   [*(_cell(value) for value in fields.values()), row_id])
+        if cursor.rowcount == 0:
+            raise sqlite_utils.db.NotFoundError(f"no row {row_id} in {table}")
+
     # ---- jobs ----------------------------------------------------------------------------------
     def create_job(self, name: str, spec: dict, space: dict, max_trials: int, seed: int) -> int:
         now = time.time()
@@ -83,7 +104,7 @@ class Store:
             "name": name, "status": "created", "spec": _json(spec), "space": _json(space),
             "max_trials": max_trials, "seed": seed, "created_at": now, "updated_at": now,
         }
-        return int(self.db["jobs"].insert(row).last_pk)
+        return self._insert("jobs", row)
 
     def job(self, job_id: int) -> dict[str, Any] | None:
         return self._one("SELECT * FROM jobs WHERE id = ?", (job_id,))
@@ -102,7 +123,7 @@ class Store:
         for key in _JSON_COLUMNS & fields.keys():
             fields[key] = _json(fields[key])
         fields["updated_at"] = time.time()
-        self.db["jobs"].update(job_id, fields)
+        self._update("jobs", job_id, fields)
 
     # ---- trials --------------------------------------------------------------------------------
     def add_trial(self, job_id: int, number: int, arch: Any, fingerprint: str, ask_seq: int) -> int:
@@ -110,7 +131,7 @@ class Store:
             "job_id": job_id, "number": number, "arch": _json(arch), "fingerprint": fingerprint,
             "status": "queued", "ask_seq": ask_seq, "attempts": 0, "created_at": time.time(),
         }
-        return int(self.db["trials"].insert(row).last_pk)
+        return self._insert("trials", row)
 
     def trial(self, trial_id: int) -> dict[str, Any] | None:
         return self._one("SELECT * FROM trials WHERE id = ?", (trial_id,))
@@ -137,7 +158,7 @@ class Store:
         reason: str | None = None, message: str | None = None, tell_seq: int | None = None,
     ) -> None:
         assert status in TRIAL_STATES, status
-        self.db["trials"].update(trial_id, {
+        self._update("trials", trial_id, {
             "status": status, "reward": reward, "metrics": _json(metrics or {}), "reason": reason,
             "message": message, "tell_seq": tell_seq, "finished_at": time.time(),
         })
@@ -179,15 +200,14 @@ class Store:
 
     # ---- metrics, events, commands ------------------------------------------------------------
     def add_metrics(self, trial_id: int, step: int, values: dict[str, float]) -> None:
-        self.db["metrics"].insert(
-            {"trial_id": trial_id, "step": step, "values": _json(values), "ts": time.time()}
-        )
+        row = {"trial_id": trial_id, "step": step, "values": _json(values), "ts": time.time()}
+        self._insert("metrics", row)
 
     def metrics(self, trial_id: int) -> list[dict[str, Any]]:
         return self._rows("SELECT * FROM metrics WHERE trial_id = ? ORDER BY step, id", (trial_id,))
 
     def add_event(self, job_id: int, message: str, level: str = "info") -> None:
-        self.db["events"].insert({"job_id": job_id, "ts": time.time(), "level": level, "message": message})
+        self._insert("events", {"job_id": job_id, "ts": time.time(), "level": level, "message": message})
 
     def events(self, job_id: int, limit: int = 1000) -> list[dict[str, Any]]:
         rows = self._rows("SELECT * FROM events WHERE job_id = ? ORDER BY id DESC LIMIT ?", (job_id, limit))
@@ -195,7 +215,7 @@ class Store:
 
     def add_command(self, job_id: int, command: str, args: dict | None = None) -> int:
         row = {"job_id": job_id, "command": command, "args": _json(args or {}), "created_at": time.time()}
-        return int(self.db["commands"].insert(row).last_pk)
+        return self._insert("commands", row)
 
     def pending_commands(self, job_id: int) -> list[dict[str, Any]]:
         return self._rows(
@@ -203,4 +223,4 @@ class Store:
         )
 
     def mark_command_handled(self, command_id: int) -> None:
-        self.db["commands"].update(command_id, {"handled_at": time.time()})
+        self._update("commands", command_id, {"handled_at": time.time()})
