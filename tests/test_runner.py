@@ -156,3 +156,23 @@ def test_resume_replays_history_into_the_same_search(tmp_path):
                                                              "max_trials": 12}})
     Runner(store, job_id).run()
     assert [t["arch"] for t in store.trials(job_id)] == straight
+
+
+def test_ctrl_c_cancels_running_trials_and_resume_finishes_the_total(tmp_path):
+    job = toy_job(tmp_path, max_trials=10, parallel=2, sleep=0.6)
+    db = tmp_path / "int.db"
+    proc = subprocess.Popen([str(Path(sys.executable).parent / "nasapp"), "run", str(job), "--db", str(db)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    store = Store(db)
+    _wait_for(lambda: store.jobs() and len(_finished(store, store.jobs()[0]["id"])) >= 3)
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=60)
+    job_id = store.jobs()[0]["id"]
+    assert proc.returncode == 130, out
+    assert store.job(job_id)["status"] == "stopped"
+    cancelled = store.trials(job_id, "cancelled")
+    assert cancelled and all(t["reason"] == "cancelled" for t in cancelled)
+    assert not store.trials(job_id, "running")
+
+    nasapp_cli("resume", str(job_id), "--db", str(db), check=True)
+    assert len(_finished(store, job_id)) == 10 and len(store.trials(job_id)) == 10
