@@ -203,6 +203,36 @@ def show(
 
 
 @app.command()
+def pareto(
+    job: JobArg,
+    x: Annotated[str, typer.Option("--x", help="Metric on the x axis.")] = "latency_ms",
+    y: Annotated[str, typer.Option("--y", help="Metric on the y axis (or 'reward').")] = "accuracy",
+    as_json: JsonOption = False,
+    db: DbOption = None,
+) -> None:
+    """The trade-off front of a job's trials over two metrics (accuracy vs latency by default)."""
+    from nasapp.app.pareto_command import pareto_command
+
+    store = _store(db)
+    pareto_command(store, _job(store, job), x, y, as_json, out)
+
+
+@app.command()
+def export(
+    job: JobArg,
+    trial: Annotated[int | None, typer.Option("--trial", help="Export this trial (its number).")] = None,
+    best: Annotated[int | None, typer.Option("--best", help="Export the K best trials by reward.")] = None,
+    out_dir: Annotated[Path, typer.Option("-o", "--out", help="Folder to write trial-N/ into.")] = Path("export"),
+    db: DbOption = None,
+) -> None:
+    """Export trials as ONNX (checked against PyTorch) with arch.json, state_dict.pt and report.json."""
+    from nasapp.app.export_command import export_command
+
+    store = _store(db)
+    export_command(store, _job(store, job), trial, best, out_dir, out)
+
+
+@app.command()
 def spaces(
     name: Annotated[str | None, typer.Argument(help="A prebuilt space: show its dimensions.")] = None,
     as_json: JsonOption = False,

@@ -38,12 +38,17 @@ def check_data(spec: JobSpec) -> Any:
 
 
 def create_job(store: Store, spec: JobSpec) -> int:
+    from nasapp.engine.reward import validate_reward_spec
+
+    notes = validate_reward_spec(spec.reward.model_dump(), spec.latency.model_dump())
     found = resolve_space(spec)
     check_data(spec)
     job_id = store.create_job(spec.name, spec.model_dump(mode="json"), found.to_json(),
                               spec.search.max_trials, spec.seed)
     store.add_event(job_id, f"job created: space {spec.space.prebuilt or spec.space.ref}"
                             f" ({found.size():,} architectures), strategy {spec.strategy.name}")
+    for note in notes:
+        store.add_event(job_id, note, "warning")
     return job_id
 
 

@@ -6,7 +6,6 @@ and tells is recorded (ask_seq/tell_seq), so `resume` can replay it into a fresh
 
 from __future__ import annotations
 
-import math
 import os
 import signal
 import time
@@ -17,6 +16,7 @@ from typing import Any
 from nasapp.engine.errors import NasappError
 from nasapp.engine.jobspec import JobSpec
 from nasapp.engine.pool import WorkerPool, WorkerProcess, plan_slots
+from nasapp.engine.reward import compose_reward
 from nasapp.engine.spaces import Space
 from nasapp.engine.strategies import Strategy, make_strategy
 from nasapp.store import Store
@@ -73,6 +73,9 @@ class Runner:
         self.running: dict[int, dict[str, Any]] = {}  # trial id -> a trial being trained or measured
         self.measuring: dict[int, dict[str, Any]] = {}  # trial id -> the worker's result, awaiting latency
         self.job_settings = job_settings(self.spec)
+        self.reward_spec = self.spec.reward.model_dump()
+        self._warned_scale = False
+        self.infeasible = 0  # failed trials with reason "constraint": the search working, not broken
         self.paused = False
         self.started = time.monotonic()
         self._last_command_poll = 0.0
@@ -127,6 +130,7 @@ class Runner:
         self.next_number = max((t["number"] for t in trials), default=-1) + 1
         best = self.store.best_trials(self.job_id, 1, self.direction)
         self.best = best[0]["reward"] if best else None
+        self.infeasible = sum(t["reason"] == "constraint" for t in self.store.trials(self.job_id, "failed"))
 
     def _finished_count(self) -> int:
         return sum(self.counts[s] for s in FINISHED)
@@ -234,6 +238,7 @@ class Runner:
         self.store.finish_trial(trial["id"], status, reward=reward, metrics=metrics, reason=reason,
                                 message=text, tell_seq=self._next_seq())
         self._count("running", status)
+        self.infeasible += reason == "constraint"
         self.strategy.tell(trial["arch"], score(reward, self.direction))
         if reward is not None and (self.best is None or self._better(reward, self.best)):
             self.best = reward
@@ -244,14 +249,11 @@ class Runner:
         return score(reward, self.direction) > score(other, self.direction)  # type: ignore[operator]
 
     def _reward(self, metrics: dict[str, float]) -> tuple[float | None, str | None, str | None]:
-        metric = self.spec.reward.metric
-        if metric not in metrics:
-            names = ", ".join(sorted(metrics)) or "nothing"
-            return None, "error", f"the trainer returned no '{metric}' (reward.metric); it returned {names}"
-        value = metrics[metric]
-        if math.isnan(value):
-            return None, "nan", f"'{metric}' is NaN"
-        return value, None, None
+        result = compose_reward(self.reward_spec, metrics)
+        if result.warning and not self._warned_scale:
+            self._warned_scale = True  # once per run: a metric on a 0-100 scale would flood the log
+            self.store.add_event(self.job_id, result.warning, "warning")
+        return result.reward, result.reason, result.message
 
     # ---- limits, commands and the failure policy -------------------------------------------------
     def _enforce_timeouts(self) -> None:
@@ -278,14 +280,14 @@ class Runner:
                 self.store.update_job(self.job_id, status="paused" if self.paused else "running")
 
     def _failure_policy(self) -> str | None:
-        counts = self.counts
+        failures = self.counts["failed"] - self.infeasible
         finished = self._finished_count()
         rate = self.spec.search.max_failure_rate
-        if finished < MIN_TRIALS_FOR_FAILURE_POLICY or counts["failed"] <= rate * finished:
+        if finished < MIN_TRIALS_FOR_FAILURE_POLICY or failures <= rate * finished:
             return None
-        failed = self.store.trials(self.job_id, "failed")[-1]
+        failed = [t for t in self.store.trials(self.job_id, "failed") if t["reason"] != "constraint"][-1]
         log = self.store.trial_dir(self.job_id, failed["number"]) / "trial.log"
-        return (f"{counts['failed']} of {finished} finished trials failed, more than"
+        return (f"{failures} of {finished} finished trials failed, more than"
                 f" search.max_failure_rate = {rate:g}; last failure: trial {failed['number']}"
                 f" ({failed['reason']}: {failed['message']}); its log: {log}")
 

@@ -168,6 +168,8 @@ def train(arch: Any, ctx: TrialContext) -> dict[str, Any]:
 
 
 def _attempt(arch: Any, ctx: TrialContext, settings: Settings, started: float) -> dict[str, Any]:
+    if torch.cuda.is_available():
+        torch.cuda.reset_peak_memory_stats()
     run = setup(arch, ctx, settings)
     losses = torch.zeros(settings.steps, device=run.device)
     done, checked, best, last_eval = 0, 0, 0.0, -1
@@ -190,7 +192,10 @@ def _attempt(arch: Any, ctx: TrialContext, settings: Settings, started: float) -
         accuracy, loss = _evaluate_and_report(run, ctx, done)
         best = max(best, accuracy)
     _save_weights(run.eval_model, ctx)
+    ctx.save_model(run.eval_model, run.x_val[:1])
+    extra = {"gpu_memory_mb": torch.cuda.max_memory_allocated() / 2**20} if run.device.type == "cuda" else {}
     return {
+        **extra,
         "accuracy": accuracy,
         "loss": loss,
         "params": sum(p.numel() for p in run.model.parameters()),

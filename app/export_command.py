@@ -1,0 +1,41 @@
+"""`nasapp export JOB (--trial N | --best K) -o DIR`: trials as ONNX models with their weights and reports."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from nasapp.engine.errors import NasappError
+
+
+def export_command(store: Any, job: dict[str, Any], trial: int | None, best: int | None, out_dir: Path,
+                   console: Console) -> None:
+    """Export one trial (``trial``) or the ``best`` K trials by reward into ``out_dir/trial-N/``.
+
+    Prints one block per trial with its files and the ONNX Runtime check (PASS/FAIL). Raises NasappError
+    after writing everything when a check failed, so scripts see a non-zero exit.
+    """
+    from nasapp.engine.export import best_trial_numbers, export_trials
+
+    if (trial is None) == (best is None):
+        raise NasappError("give exactly one of --trial N (one trial) or --best K (the K best by reward)")
+    numbers = [trial] if trial is not None else best_trial_numbers(store, job, int(best))  # type: ignore[arg-type]
+    results = export_trials(store, job, numbers, out_dir)
+    for result in results:
+        if result.check_passed is None:
+            weights = "the ONNX file its trainer saved"
+        else:
+            weights = "trained weights" if result.trained else "UNTRAINED weights"
+        console.print(f"trial {result.trial} -> {result.folder} ({weights}): {', '.join(result.files)}",
+                      markup=False, highlight=False)
+        if result.note:
+            console.print(f"  note: {result.note}", markup=False, highlight=False)
+        console.print(f"  check: ONNX Runtime vs PyTorch {result.check_text}", markup=False, highlight=False)
+    failed = [r for r in results if r.check_passed is False]
+    if failed:
+        listed = ", ".join(f"trial {r.trial} (max diff {r.max_abs_diff:.2e})" for r in failed)
+        raise NasappError(f"the ONNX check failed for {listed}: ONNX Runtime's output differs from PyTorch's;"
+                          " the files were written, but do not ship them without checking (try another"
+                          " latency.opset)")

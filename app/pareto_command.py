@@ -1,0 +1,126 @@
+"""`nasapp pareto JOB`: the trade-off front of a job's trials (a table and a terminal scatter plot)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from nasapp.engine.errors import NasappError
+from nasapp.engine.pareto import metric_direction, metric_value, pareto_front
+
+TIMED = ("latency_ms", "latency_p90_ms", "memory_mb", "flops")
+ARCH_WIDTH = 40
+PLOT_MAX_WIDTH = 100
+PLOT_MIN_WIDTH = 30
+PLOT_HEIGHT = 20
+
+
+def short_arch(arch: Any, width: int = ARCH_WIDTH) -> str:
+    text = json.dumps(arch, sort_keys=True, separators=(",", ":"))
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _number(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.4g}" if abs(value) < 1e5 else f"{value:.3e}"
+
+
+def _no_points_error(job: dict[str, Any], trials: list[dict[str, Any]], x: str, y: str) -> NasappError:
+    label = f"job {job['id']}"
+    if not trials:
+        return NasappError(f"{label} has no succeeded trials yet")
+    for name in (x, y):
+        if all(metric_value(t, name) is None for t in trials):
+            reported = sorted({k for t in trials for k in (t.get("metrics") or {})})
+            if name in TIMED:
+                return NasappError(f"no trial of {label} reported {name}: set [latency] device = \"cpu-ort\""
+                                   " in the job file")
+            return NasappError(f"no trial of {label} reported {name}; its trials reported: "
+                               f"{', '.join(reported) or 'nothing'}")
+    return NasappError(f"no trial of {label} reported both {x} and {y}")
+
+
+def front_document(store: Any, job: dict[str, Any], x: str, y: str, x_dir: str | None = None,
+                   y_dir: str | None = None) -> dict[str, Any]:
+    """The front as one JSON-able document; raises NasappError when no trial reported both metrics."""
+    reward_spec = job["spec"].get("reward", {})
+    x_dir = x_dir or metric_direction(x, reward_spec)
+    y_dir = y_dir or metric_direction(y, reward_spec)
+    trials = store.trials(job["id"], "succeeded")
+    usable = [t for t in trials if metric_value(t, x) is not None and metric_value(t, y) is not None]
+    if not usable:
+        raise _no_points_error(job, trials, x, y)
+    front = pareto_front(usable, x=x, y=y, x_dir=x_dir, y_dir=y_dir)
+
+    def row(trial: dict[str, Any]) -> dict[str, Any]:
+        return {"trial": trial["number"], x: metric_value(trial, x), y: metric_value(trial, y),
+                "reward": trial.get("reward"), "arch": trial["arch"]}
+
+    return {
+        "job": job["id"], "name": job["name"], "x": x, "y": y, "x_dir": x_dir, "y_dir": y_dir,
+        "trials": len(trials), "considered": len(usable), "skipped": len(trials) - len(usable),
+        "front": [row(t) for t in front], "points": [row(t) for t in usable],
+    }
+
+
+def staircase(front: list[tuple[float, float]], x_dir: str) -> list[tuple[float, float]]:
+    """The front (sorted by x) as a step line: between two trials, the y you can still reach is the
+    previous trial's when smaller x is better (the next trial's when larger x is better)."""
+    steps = front[:1]
+    for (x0, y0), (x1, y1) in zip(front, front[1:], strict=False):
+        steps += [(x1, y0) if x_dir == "min" else (x0, y1), (x1, y1)]
+    return steps
+
+
+def render_plot(doc: dict[str, Any], width: int, color: bool) -> str:
+    """A plotext scatter of every trial with the front drawn as a line; ``width`` columns at most."""
+    import plotext as plt
+
+    x, y = doc["x"], doc["y"]
+    plt.clear_figure()
+    plt.plotsize(max(PLOT_MIN_WIDTH, min(width, PLOT_MAX_WIDTH)), PLOT_HEIGHT)
+    plt.theme("clear")  # the terminal's own background and text colours; only the markers are coloured
+    front_ids = {p["trial"] for p in doc["front"]}
+    others = [p for p in doc["points"] if p["trial"] not in front_ids]
+    if others:
+        plt.scatter([p[x] for p in others], [p[y] for p in others], marker="dot", label="trials",
+                    color="gray" if color else None)
+    steps = staircase([(p[x], p[y]) for p in doc["front"]], doc["x_dir"])
+    plt.plot([a for a, _ in steps], [b for _, b in steps], marker="hd", label="pareto front",
+             color="red" if color else None)
+    plt.scatter([p[x] for p in doc["front"]], [p[y] for p in doc["front"]], marker="●",
+                color="red" if color else None)
+    plt.xlabel(f"{x} ({'lower' if doc['x_dir'] == 'min' else 'higher'} is better)")
+    plt.ylabel(y)
+    canvas = plt.build()
+    plt.clear_figure()
+    return canvas
+
+
+def pareto_command(store: Any, job: dict[str, Any], x: str, y: str, as_json: bool, console: Console,
+                   x_dir: str | None = None, y_dir: str | None = None) -> None:
+    """Print the Pareto front of ``job`` over metrics ``x`` and ``y`` (directions guessed from the names
+    unless given): a table and a scatter plot, or one JSON document when ``as_json``."""
+    doc = front_document(store, job, x, y, x_dir, y_dir)
+    if as_json:
+        console.print(json.dumps(doc, indent=2), markup=False, highlight=False, soft_wrap=True)
+        return
+    arrows = {"min": "↓", "max": "↑"}
+    console.print(f"job {doc['job']} {doc['name']}: {len(doc['front'])} of {doc['considered']} trials on the"
+                  f" front of {x} {arrows[doc['x_dir']]} vs {y} {arrows[doc['y_dir']]}",
+                  markup=False, highlight=False)
+    if doc["skipped"]:
+        console.print(f"({doc['skipped']} succeeded trial(s) lacked {x} or {y})", markup=False, highlight=False)
+    table = Table("trial", x, y, "reward", "architecture", box=None)
+    for point in doc["front"]:
+        table.add_row(str(point["trial"]), _number(point[x]), _number(point[y]), _number(point["reward"]),
+                      short_arch(point["arch"]))
+    console.print(table)
+    color = console.is_terminal and not console.no_color
+    canvas = render_plot(doc, console.width, color)
+    console.print(Text.from_ansi(canvas), no_wrap=True, overflow="crop", crop=True)

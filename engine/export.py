@@ -1,0 +1,272 @@
+"""Export a job's trials as deliverable models: ONNX plus the architecture, weights and a report.
+
+For each trial, ``out_dir/trial-N/`` receives:
+
+- ``model.onnx``: the model rebuilt from the job's prebuilt space and the trial's architecture, with the
+  trained weights of the trial folder's ``model.pt`` (untrained weights, noted, when that file is missing);
+  input ``input`` of shape ``(batch, *input_shape)``, output ``output`` (class scores), batch dynamic.
+- ``arch.json``, ``state_dict.pt`` (the weights as a torch state dict) and ``report.json`` (job, trial,
+  metrics, reward, architecture, spec summary, whether trained, the check's result).
+
+Every export is checked: ONNX Runtime's output must equal PyTorch's on a batch of validation samples (and on
+a batch of one, which proves the batch axis is dynamic) within ``TOLERANCE``. Custom spaces have no model
+builder here: the ``model.onnx`` a custom trainer saved (``ctx.save_model``) is copied and loaded once in
+ONNX Runtime instead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import shutil
+import time
+import warnings
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from nasapp.engine.errors import NasappError
+
+TOLERANCE = 1e-4
+CHECK_BATCH = 8
+DEFAULT_OPSET = 17
+INPUT_NAME = "input"
+OUTPUT_NAME = "output"
+
+
+@dataclass
+class ExportResult:
+    """What one trial's export wrote and how its check went (``check_passed`` None: no check possible)."""
+
+    trial: int
+    folder: Path
+    onnx: Path
+    trained: bool
+    check_passed: bool | None
+    max_abs_diff: float | None
+    note: str | None = None
+    files: list[str] = field(default_factory=list)
+
+    @property
+    def check_text(self) -> str:
+        if self.check_passed is None:
+            return "SKIP (no PyTorch model here to compare with; the file loads in ONNX Runtime)"
+        verdict = "PASS" if self.check_passed else "FAIL"
+        return f"{verdict} (max |onnx - torch| = {self.max_abs_diff:.2e}, tolerance {TOLERANCE:g})"
+
+    def to_json(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["folder"], out["onnx"] = str(self.folder), str(self.onnx)
+        return out
+
+
+def trials_to_export(store: Any, job: dict[str, Any], numbers: list[int]) -> list[dict[str, Any]]:
+    """The trials called ``numbers``; each must exist and have succeeded."""
+    if not numbers:
+        raise NasappError("no trials to export; give --trial N or --best K")
+    found = []
+    for number in numbers:
+        trial = store.trial_by_number(job["id"], number)
+        if trial is None:
+            count = len(store.trials(job["id"]))
+            raise NasappError(f"job {job['id']} has no trial {number} (its trials are numbered 0 to"
+                              f" {count - 1})" if count else f"job {job['id']} has no trials yet")
+        if trial["status"] != "succeeded":
+            why = f" ({trial['reason']}: {trial['message']})" if trial.get("reason") else ""
+            raise NasappError(f"trial {number} of job {job['id']} is {trial['status']}{why}; only succeeded"
+                              " trials can be exported")
+        found.append(trial)
+    return found
+
+
+def best_trial_numbers(store: Any, job: dict[str, Any], k: int) -> list[int]:
+    """The numbers of the job's ``k`` best succeeded trials by reward (the job's reward direction)."""
+    if k < 1:
+        raise NasappError(f"--best {k}: give 1 or more")
+    direction = job["spec"].get("reward", {}).get("direction", "max")
+    best = store.best_trials(job["id"], k, direction)
+    if not best:
+        raise NasappError(f"job {job['id']} has no succeeded trial with a reward yet; nothing to export")
+    return [t["number"] for t in best]
+
+
+def export_trials(store: Any, job: dict[str, Any], numbers: list[int], out_dir: str | Path) -> list[ExportResult]:
+    """Export the trials ``numbers`` of ``job`` into ``out_dir/trial-N/`` (replacing such a folder)."""
+    trials = trials_to_export(store, job, numbers)
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise NasappError(f"{out} is a file; give a folder to export into")
+    spec = job["spec"]
+    space = spec.get("space", {})
+    if not space.get("prebuilt"):
+        return [_export_custom(store, job, trial, out) for trial in trials]
+    builder = _PrebuiltBuilder(job)
+    results = []
+    for trial in trials:
+        folder = store.trial_dir(job["id"], trial["number"])
+        if not (folder / "model.pt").is_file() and (folder / "model.onnx").is_file():
+            results.append(_export_custom(store, job, trial, out))  # a custom trainer saved the model itself
+        else:
+            results.append(builder.export(store, trial, out))
+    return results
+
+
+# ---- prebuilt spaces ---------------------------------------------------------------------------
+
+class _PrebuiltBuilder:
+    """Rebuilds a job's models: its prebuilt space, scale and data (loaded once for all trials)."""
+
+    def __init__(self, job: dict[str, Any]) -> None:
+        from nasapp.engine.data import load_dataset
+        from nasapp.engine.spaces.prebuilt import get_prebuilt
+
+        spec = job["spec"]
+        if not spec.get("data"):
+            raise NasappError(f"job {job['id']} has no [data] table, so its models' input shape is unknown")
+        self.job = job
+        self.prebuilt = get_prebuilt(spec["space"]["prebuilt"])
+        self.scale = spec["space"].get("scale") or {}
+        self.data = load_dataset(spec["data"], spec.get("seed", 0))
+        self.opset = int((spec.get("latency") or {}).get("opset") or DEFAULT_OPSET)
+
+    def export(self, store: Any, trial: dict[str, Any], out: Path) -> ExportResult:
+        import torch
+
+        number = trial["number"]
+        folder = _fresh_folder(out, number)
+        input_shape = tuple(int(d) for d in self.data.input_shape)
+        num_classes = int(self.data.num_classes)
+        torch.manual_seed(int(self.job["spec"].get("seed", 0)))  # untrained weights are reproducible too
+        model = self.prebuilt.build(trial["arch"], input_shape, num_classes, self.scale)
+        weights = store.trial_dir(self.job["id"], number) / "model.pt"
+        trained, note = weights.is_file(), None
+        if trained:
+            state = torch.load(weights, map_location="cpu", weights_only=True)
+            try:
+                model.load_state_dict(state)
+            except RuntimeError as error:
+                first = str(error).strip().splitlines()[0]
+                raise NasappError(f"{weights} does not fit trial {number}'s architecture ({first}); was the"
+                                  " job's space or scale changed after the search?") from None
+        else:
+            note = (f"trial {number} has no trained weights ({weights} is missing): exported with untrained"
+                    " (random) weights; only the architecture is useful")
+        model.eval()
+        sample = torch.from_numpy(self.data.x_val[:CHECK_BATCH]).float()
+        onnx_path = folder / "model.onnx"
+        _export_onnx(model, sample, onnx_path, self.opset)
+        passed, diff = _check(model, onnx_path, sample)
+        torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, folder / "state_dict.pt")
+        extra = {
+            "input": {"name": INPUT_NAME, "shape": ["batch", *input_shape], "dtype": "float32"},
+            "output": {"name": OUTPUT_NAME, "shape": ["batch", num_classes], "meaning": "class scores (logits)"},
+            "class_names": self.data.class_names, "opset": self.opset,
+        }
+        result = ExportResult(number, folder, onnx_path, trained, passed, diff, note)
+        _write_common(folder, self.job, trial, result, extra)
+        return result
+
+
+def _fresh_folder(out: Path, number: int) -> Path:
+    folder = out / f"trial-{number}"
+    if folder.is_dir():
+        shutil.rmtree(folder)
+    elif folder.exists():
+        folder.unlink()
+    folder.mkdir(parents=True)
+    return folder
+
+
+def _export_onnx(model: Any, sample: Any, path: Path, opset: int) -> None:
+    """torch.onnx.export with a dynamic batch axis (engine/latency/onnx_export.export_onnx makes every axis
+    static, which suits timing but not a model handed to users)."""
+    import torch
+
+    try:
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(model, (sample,), str(path), opset_version=opset, dynamo=False,
+                              input_names=[INPUT_NAME], output_names=[OUTPUT_NAME], do_constant_folding=True,
+                              dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}})
+    except Exception as error:  # noqa: BLE001 - the exporter raises many types; all are reported the same
+        with contextlib.suppress(OSError):
+            path.unlink()
+        first = (str(error).strip() or type(error).__name__).splitlines()[0][:300]
+        raise NasappError(f"could not export the model to ONNX (opset {opset}): {first}; try another"
+                          " latency.opset") from None
+
+
+def _session(path: Path) -> Any:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    try:
+        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception as error:  # noqa: BLE001 - onnxruntime raises its own exception types
+        raise NasappError(f"ONNX Runtime cannot load {path}: {str(error).strip().splitlines()[0]}") from None
+
+
+def _check(model: Any, path: Path, sample: Any) -> tuple[bool, float]:
+    """Run ``sample`` (and its first row alone) through PyTorch and ONNX Runtime; the max abs difference."""
+    import numpy as np
+    import torch
+
+    session = _session(path)
+    worst = 0.0
+    for batch in (sample, sample[:1]):
+        with torch.no_grad():
+            expected = model(batch).float().numpy()
+        got = session.run(None, {INPUT_NAME: batch.numpy()})[0]
+        if got.shape != expected.shape:
+            return False, float("inf")
+        worst = max(worst, float(np.max(np.abs(got.astype(np.float64) - expected))))
+    return bool(np.isfinite(worst) and worst <= TOLERANCE), worst
+
+
+# ---- custom spaces -----------------------------------------------------------------------------
+
+def _export_custom(store: Any, job: dict[str, Any], trial: dict[str, Any], out: Path) -> ExportResult:
+    number = trial["number"]
+    source = store.trial_dir(job["id"], number) / "model.onnx"
+    if not source.is_file():
+        raise NasappError(f"trial {number} of job {job['id']} has no model.onnx in {source.parent}: a job with"
+                          " a custom space can only be exported when its trainer saves the model; call"
+                          " ctx.save_model(model, example_input) at the end of training")
+    folder = _fresh_folder(out, number)
+    target = folder / "model.onnx"
+    shutil.copyfile(source, target)
+    session = _session(target)
+    inputs = [{"name": i.name, "shape": i.shape, "dtype": i.type} for i in session.get_inputs()]
+    outputs = [{"name": o.name, "shape": o.shape, "dtype": o.type} for o in session.get_outputs()]
+    note = "model.onnx copied from the trial folder (saved by its trainer) and loaded in ONNX Runtime"
+    result = ExportResult(number, folder, target, True, None, None, note)
+    _write_common(folder, job, trial, result, {"inputs": inputs, "outputs": outputs, "copied_from": str(source)})
+    return result
+
+
+# ---- shared files ------------------------------------------------------------------------------
+
+def _spec_summary(spec: dict[str, Any]) -> dict[str, Any]:
+    trainer = spec.get("trainer") or {}
+    return {
+        "space": spec.get("space"), "data": spec.get("data"), "seed": spec.get("seed"),
+        "trainer": {k: trainer.get(k) for k in ("prebuilt", "ref", "command", "steps", "batch_size",
+                                                "optimizer", "lr")},
+        "reward": spec.get("reward"), "latency": spec.get("latency"),
+    }
+
+
+def _write_common(folder: Path, job: dict[str, Any], trial: dict[str, Any], result: ExportResult,
+                  extra: dict[str, Any]) -> None:
+    (folder / "arch.json").write_text(json.dumps(trial["arch"], indent=2, sort_keys=True) + "\n")
+    report = {
+        "job": {"id": job["id"], "name": job["name"]}, "trial": trial["number"],
+        "metrics": trial.get("metrics") or {}, "reward": trial.get("reward"), "arch": trial["arch"],
+        "trained": result.trained, "note": result.note,
+        "check": {"passed": result.check_passed, "max_abs_diff": result.max_abs_diff, "tolerance": TOLERANCE,
+                  "result": result.check_text},
+        "model": extra, "spec": _spec_summary(job["spec"]), "exported_at": time.time(),
+    }
+    (folder / "report.json").write_text(json.dumps(report, indent=2, sort_keys=True, allow_nan=True) + "\n")
+    result.files = sorted(p.name for p in folder.iterdir())

@@ -1,0 +1,69 @@
+"""The Pareto front of a job's trials over two metrics (e.g. latency against accuracy).
+
+A trial dominates another when it is at least as good on both metrics and strictly better on one. The front
+is every trial no other trial dominates; two trials with the same two values are both on it (neither
+dominates the other). Computed in O(n log n): sort by x (best first), sweep, keep a trial when its y beats
+every y seen at a better x.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from itertools import groupby
+from typing import Any
+
+from nasapp.engine.errors import NasappError
+
+DIRECTIONS = ("min", "max")
+# Metrics where smaller is better, by name or by ending; every other metric is taken as "max".
+_MIN_NAMES = ("loss", "error", "params", "flops", "macs", "energy")
+_MIN_SUFFIXES = ("_ms", "_mb", "_s", "_bytes", "_loss", "_error", "params", "flops")
+
+
+def metric_direction(name: str, reward_spec: dict[str, Any] | None = None) -> str:
+    """Whether ``name`` is better small ("min") or large ("max"): the reward's own metric follows
+    ``reward.direction``; latency, memory, sizes, times, losses and errors are "min"; the rest "max"."""
+    if name == "reward" or (reward_spec and not reward_spec.get("formula")
+                            and name == reward_spec.get("metric", "accuracy")):
+        return str((reward_spec or {}).get("direction", "max"))
+    lowered = name.lower()
+    if lowered in _MIN_NAMES or lowered.endswith(_MIN_SUFFIXES) or lowered.startswith(("latency", "memory")):
+        return "min"
+    return "max"
+
+
+def metric_value(trial: dict[str, Any], name: str) -> float | None:
+    """A trial's value of ``name`` (``reward`` is the trial's reward; anything else a metric), or None when
+    it was not reported or is not a finite number."""
+    value = trial.get("reward") if name == "reward" else (trial.get("metrics") or {}).get(name)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return None
+    return float(value)
+
+
+def pareto_front(points: Iterable[dict[str, Any]], x: str = "latency_ms", y: str = "accuracy",
+                 x_dir: str = "min", y_dir: str = "max") -> list[dict[str, Any]]:
+    """The non-dominated trials among ``points`` (trial dicts with ``metrics``), sorted by x ascending
+    (ties keep their input order). Trials lacking either metric, or with a non-finite value, are skipped."""
+    for key, direction in (("x_dir", x_dir), ("y_dir", y_dir)):
+        if direction not in DIRECTIONS:
+            raise NasappError(f"{key}: {direction!r} is not \"min\" or \"max\"")
+    x_sign = 1.0 if x_dir == "min" else -1.0  # turn both into "smaller is better"
+    y_sign = 1.0 if y_dir == "min" else -1.0
+    keyed = []
+    for order, trial in enumerate(points):
+        xv, yv = metric_value(trial, x), metric_value(trial, y)
+        if xv is not None and yv is not None:
+            keyed.append((x_sign * xv, y_sign * yv, order, xv, trial))
+    keyed.sort(key=lambda item: (item[0], item[1], item[2]))
+    front: list[tuple[float, int, dict[str, Any]]] = []
+    best_y = math.inf
+    for _, group in groupby(keyed, key=lambda item: item[0]):
+        same_x = list(group)
+        group_best = same_x[0][1]  # sorted by y within an equal x: the first has the best y
+        if group_best < best_y:
+            front.extend((xv, order, trial) for _, yk, order, xv, trial in same_x if yk == group_best)
+            best_y = group_best
+    front.sort(key=lambda item: (item[0], item[1]))
+    return [trial for _, _, trial in front]

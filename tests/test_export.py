@@ -1,0 +1,169 @@
+"""`export`: a real search (mlp on digits, 2 trials), then ONNX files checked in a fresh ONNX Runtime."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import TOY
+from rich.console import Console
+
+from nasapp.app.export_command import export_command
+from nasapp.engine.data import load_dataset
+from nasapp.engine.errors import NasappError
+from nasapp.engine.export import export_trials
+from nasapp.engine.jobs import create_job
+from nasapp.engine.jobspec import parse_job
+from nasapp.engine.runner import Runner
+from nasapp.store import Store
+
+ort = pytest.importorskip("onnxruntime")
+
+
+@pytest.fixture(scope="module")
+def searched(tmp_path_factory):
+    """One finished 2-trial search, shared by the tests of this module (copy the store to change it)."""
+    root = tmp_path_factory.mktemp("search")
+    store = Store(root / "nasapp.db")
+    spec = parse_job({
+        "name": "export-mlp", "seed": 0, "space": {"prebuilt": "mlp"}, "data": {"kind": "digits"},
+        "trainer": {"steps": 20, "eval_every": 10},
+        "strategy": {"name": "random", "population": 2, "sample_size": 1},
+        "search": {"max_trials": 2, "parallel": 1, "devices": "cpu"},
+    })
+    job_id = create_job(store, spec)
+    assert Runner(store, job_id).run() == "finished"
+    assert [t["status"] for t in store.trials(job_id)] == ["succeeded", "succeeded"]
+    store.close()
+    return root, job_id
+
+
+@pytest.fixture
+def store_copy(searched, tmp_path):
+    root, job_id = searched
+    copy = tmp_path / "store"
+    shutil.copytree(root, copy)
+    store = Store(copy / "nasapp.db")
+    yield store, store.job(job_id)
+    store.close()
+
+
+def run_export(store, job, out: Path, *, trial=None, best=None) -> str:
+    buffer = io.StringIO()
+    export_command(store, job, trial, best, out, Console(file=buffer, width=200))
+    return buffer.getvalue()
+
+
+def test_export_best_writes_a_checked_onnx_model_with_its_files(store_copy, tmp_path):
+    store, job = store_copy
+    out = tmp_path / "exported"
+    text = run_export(store, job, out, best=1)
+    best = store.best_trials(job["id"], 1)[0]
+    folder = out / f"trial-{best['number']}"
+    assert sorted(p.name for p in folder.iterdir()) == ["arch.json", "model.onnx", "report.json",
+                                                        "state_dict.pt"]
+    assert "check: ONNX Runtime vs PyTorch PASS" in text and "trained weights" in text
+    assert json.loads((folder / "arch.json").read_text()) == best["arch"]
+    report = json.loads((folder / "report.json").read_text())
+    assert report["trial"] == best["number"] and report["job"]["name"] == "export-mlp"
+    assert report["trained"] is True and report["check"]["passed"] is True
+    assert report["check"]["max_abs_diff"] <= 1e-4
+    assert report["metrics"] == best["metrics"] and report["reward"] == best["reward"]
+    assert report["spec"]["space"]["prebuilt"] == "mlp"
+
+    # a fresh session, with nothing of ours in between, runs the model at two batch sizes
+    data = load_dataset(job["spec"]["data"], job["spec"]["seed"])
+    session = ort.InferenceSession(str(folder / "model.onnx"), providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+    for batch in (1, 32):
+        scores = session.run(None, {name: data.x_val[:batch]})[0]
+        assert scores.shape == (batch, data.num_classes) and np.all(np.isfinite(scores))
+    scores = session.run(None, {name: data.x_val})[0]
+    accuracy = float(np.mean(scores.argmax(axis=1) == data.y_val))
+    assert accuracy == pytest.approx(best["metrics"]["accuracy"], abs=1e-6)  # the trained model, really
+
+    import torch
+
+    state = torch.load(folder / "state_dict.pt", weights_only=True)
+    saved = torch.load(store.trial_dir(job["id"], best["number"]) / "model.pt", weights_only=True)
+    assert state.keys() == saved.keys() and all(torch.equal(state[k], saved[k]) for k in state)
+
+
+def test_a_trial_without_weights_is_exported_untrained_with_a_note(store_copy, tmp_path):
+    store, job = store_copy
+    for name in ("model.pt", "model.onnx"):  # no weights, and no ONNX file a trainer saved either
+        (store.trial_dir(job["id"], 0) / name).unlink(missing_ok=True)
+    out = tmp_path / "exported"
+    out.mkdir()
+    (out / "trial-0").mkdir()
+    (out / "trial-0" / "stale.txt").write_text("from an earlier export")  # replaced, not merged
+    (out / "keep.txt").write_text("not ours")
+    text = run_export(store, job, out, trial=0)
+    assert "UNTRAINED weights" in text and "note: trial 0 has no trained weights" in text
+    assert "PASS" in text
+    report = json.loads((out / "trial-0" / "report.json").read_text())
+    assert report["trained"] is False and "untrained" in report["note"]
+    assert not (out / "trial-0" / "stale.txt").exists() and (out / "keep.txt").exists()
+    session = ort.InferenceSession(str(out / "trial-0" / "model.onnx"), providers=["CPUExecutionProvider"])
+    assert session.run(None, {"input": np.zeros((2, 1, 8, 8), np.float32)})[0].shape == (2, 10)
+
+
+def test_without_model_pt_the_onnx_file_the_trainer_saved_is_copied(store_copy, tmp_path):
+    store, job = store_copy
+    folder = store.trial_dir(job["id"], 1)
+    (folder / "model.pt").unlink()
+    if not (folder / "model.onnx").exists():
+        pytest.skip("the worker does not save model.onnx for prebuilt spaces")
+    text = run_export(store, job, tmp_path / "out", trial=1)
+    assert "SKIP" in text and "copied from the trial folder" in text
+    exported = tmp_path / "out" / "trial-1" / "model.onnx"
+    assert exported.read_bytes() == (folder / "model.onnx").read_bytes()
+
+
+def test_export_errors(store_copy, tmp_path):
+    store, job = store_copy
+    with pytest.raises(NasappError, match="has no trial 7"):
+        export_trials(store, job, [7], tmp_path / "out")
+    with pytest.raises(NasappError, match="exactly one of --trial N"):
+        run_export(store, job, tmp_path / "out", trial=0, best=1)
+    with pytest.raises(NasappError, match="exactly one of --trial N"):
+        run_export(store, job, tmp_path / "out")
+    store.finish_trial(store.trial_by_number(job["id"], 1)["id"], "failed", reason="constraint",
+                       message="memory 123 MB over reward.memory_limit_mb = 100")
+    with pytest.raises(NasappError, match=r"trial 1 of job \d+ is failed \(constraint: memory 123 MB"):
+        run_export(store, job, tmp_path / "out", trial=1)
+    (tmp_path / "a-file").write_text("")
+    with pytest.raises(NasappError, match="is a file"):
+        run_export(store, job, tmp_path / "a-file", trial=0)
+
+
+def test_a_custom_space_exports_the_onnx_file_its_trainer_saved(tmp_path):
+    import torch
+
+    store = Store(tmp_path / "nasapp.db")
+    spec = parse_job({"name": "custom", "space": {"ref": f"{TOY}:space"}, "trainer": {"ref": f"{TOY}:train"}})
+    job_id = create_job(store, spec)
+    job = store.job(job_id)
+    for number in (0, 1):
+        trial_id = store.add_trial(job_id, number, {"x": number, "op": "a"}, f"fp{number}", number)
+        store.finish_trial(trial_id, "succeeded", reward=0.5, metrics={"accuracy": 0.5})
+    with pytest.raises(NasappError, match=r"custom space .* ctx.save_model\(model, example_input\)"):
+        export_trials(store, job, [0], tmp_path / "out")
+    folder = store.trial_dir(job_id, 1)
+    folder.mkdir(parents=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the legacy exporter's deprecation notice
+        torch.onnx.export(torch.nn.Linear(3, 2).eval(), (torch.zeros(1, 3),), str(folder / "model.onnx"),
+                          dynamo=False, input_names=["x"])
+    text = run_export(store, job, tmp_path / "out", trial=1)
+    assert "SKIP" in text
+    exported = tmp_path / "out" / "trial-1"
+    assert sorted(p.name for p in exported.iterdir()) == ["arch.json", "model.onnx", "report.json"]
+    report = json.loads((exported / "report.json").read_text())
+    assert report["check"]["passed"] is None and report["model"]["inputs"][0]["name"] == "x"
+    store.close()
