@@ -233,6 +233,37 @@ def export(
 
 
 @app.command()
+def latency(
+    target: Annotated[str | None, typer.Argument(help="An ONNX file to time.")] = None,
+    space: Annotated[str | None, typer.Option(help="A prebuilt space whose architecture to build and time.")] = None,
+    arch: Annotated[str | None, typer.Option(help="The architecture as JSON.")] = None,
+    arch_file: Annotated[str | None, typer.Option(help="A JSON file holding the architecture.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Time a random architecture of --space sampled with this seed.")]
+    = None,
+    input_shape: Annotated[str | None, typer.Option(help="Model input, e.g. 3,32,32 (tabular: 64).")] = None,
+    num_classes: Annotated[int, typer.Option(help="Output classes of the built model.")] = 10,
+    width: Annotated[float, typer.Option(help="Width multiplier (scale) of the built model.")] = 1.0,
+    depth: Annotated[float, typer.Option(help="Depth multiplier (scale) of the built model.")] = 1.0,
+    threads: Annotated[int, typer.Option(help="ONNX Runtime intra-op threads.")] = 1,
+    runs: Annotated[int | None, typer.Option(help="Timed runs (default 200).")] = None,
+    warmup: Annotated[int | None, typer.Option(help="Untimed warm-up runs (default 10).")] = None,
+    batch_size: Annotated[int, typer.Option(help="Batch size of the exported model.")] = 1,
+    opset: Annotated[int, typer.Option(help="ONNX opset of the export.")] = 17,
+    output: Annotated[str | None, typer.Option("-o", "--output", help="Keep the exported ONNX file here.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Time a model with ONNX Runtime on the CPU: an ONNX file, or an architecture of a prebuilt space.
+
+    Prints the median and p90 latency (ms), FLOPs, parameters, file size and inference memory.
+    """
+    from nasapp.app.latency_command import latency_command
+
+    latency_command(target=target, space=space, arch=arch, arch_file=arch_file, seed=seed, input_shape=input_shape,
+                    num_classes=num_classes, width=width, depth=depth, threads=threads, runs=runs, warmup=warmup,
+                    batch_size=batch_size, opset=opset, output=output, as_json=as_json, console=out)
+
+
+@app.command()
 def spaces(
     name: Annotated[str | None, typer.Argument(help="A prebuilt space: show its dimensions.")] = None,
     as_json: JsonOption = False,

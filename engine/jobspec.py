@@ -149,7 +149,7 @@ class LatencySpec(_Table):
     batch_size: int = Field(1, gt=0)
     threads: int = Field(1, gt=0)
     warmup: int = Field(10, ge=0)
-    runs: int = Field(50, gt=0)
+    runs: int = Field(200, gt=0)
     opset: int = Field(17, ge=11)
     pin_cores: list[int] | None = None  # run measurements on these cores only
     skip_predicted_over: float | None = Field(None, gt=1)  # skip candidates predicted > this x target
@@ -221,16 +221,22 @@ def _absolute_if_file(part: str, base: Path) -> str:
     return str(candidate.resolve()) if not Path(part).is_absolute() and candidate.is_file() else part
 
 
+def _resolve_command(command: list[str], base: Path) -> list[str]:
+    command = [_absolute_if_file(part, base) for part in command]
+    if command and command[0] in ("python", "python3"):  # the interpreter running nasapp, with torch and nasapp
+        command[0] = sys.executable
+    return command
+
+
 def _resolve_paths(spec: JobSpec, base: Path) -> JobSpec:
     if spec.space.ref:
         spec.space.ref = _resolve_ref(spec.space.ref, base, "space.ref")
     if spec.trainer.ref:
         spec.trainer.ref = _resolve_ref(spec.trainer.ref, base, "trainer.ref")
     if spec.trainer.command:
-        command = [_absolute_if_file(part, base) for part in spec.trainer.command]
-        if command[0] in ("python", "python3"):  # the interpreter running nasapp, with torch and nasapp
-            command[0] = sys.executable
-        spec.trainer.command = command
+        spec.trainer.command = _resolve_command(spec.trainer.command, base)
+    if spec.latency.command:
+        spec.latency.command = _resolve_command(spec.latency.command, base)
     if spec.data and spec.data.path:
         path = (base / os.path.expanduser(spec.data.path)).resolve()
         if not path.exists():

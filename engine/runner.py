@@ -15,6 +15,7 @@ from typing import Any
 
 from nasapp.engine.errors import NasappError
 from nasapp.engine.jobspec import JobSpec
+from nasapp.engine.latency.gate import LatencyGate
 from nasapp.engine.pool import WorkerPool, WorkerProcess, plan_slots
 from nasapp.engine.reward import compose_reward
 from nasapp.engine.spaces import Space
@@ -25,6 +26,9 @@ from nasapp.store.db import FINISHED
 POLL_S = 0.2
 COMMAND_POLL_S = 0.5
 MIN_TRIALS_FOR_FAILURE_POLICY = 10
+MAX_SKIPS_PER_ASK = 200
+# what the latency service reports about its own settings, not about the model
+_MEASUREMENT_SETTINGS = ("threads", "warmup", "runs", "batch_size", "session_ms", "latency_median_all_ms")
 
 
 class StopRequested(Exception):
@@ -83,6 +87,7 @@ class Runner:
     # ---- the main loop ---------------------------------------------------------------------------
     def run(self) -> str:
         """Run until max_trials trials finished, the job is stopped, or the failure policy ends it."""
+        slots = plan_slots(self.spec.search.devices, self.spec.search.parallel)  # bad devices: fail first
         self._replay_history()
         self.pending = self.store.requeue_unfinished(self.job_id)
         self._load_tallies()
@@ -90,10 +95,14 @@ class Runner:
                               started_at=self.job["started_at"] or time.time())
         resumed = " (resumed)" if self.seq else ""
         self.store.add_event(self.job_id, f"runner {os.getpid()} started{resumed}")
-        slots = plan_slots(self.spec.search.devices, self.spec.search.parallel)
         job_dir = self.store.runs_dir / f"job-{self.job_id}"
         self.pool = WorkerPool(slots, job_dir / "workers.log")
         self.latency = self._latency_service(job_dir)
+        self.gate = LatencyGate.for_job(self.spec, self.space) if self.latency is not None else None
+        if self.gate is not None:
+            for trial in self.store.trials(self.job_id, "succeeded"):
+                if "latency_ms" in trial["metrics"]:
+                    self.gate.observe(trial["arch"], trial["metrics"]["latency_ms"])
         previous = signal.signal(signal.SIGTERM, _raise_stop)
         try:
             self.pool.start()
@@ -101,6 +110,9 @@ class Runner:
             return self._loop()
         except (KeyboardInterrupt, StopRequested):
             return self._stop("stopped", "stopped by the user; `nasapp resume` continues it")
+        except Exception as error:  # leave the job resumable and say why, then let the caller see it
+            self._stop("failed", f"the runner stopped on an error: {type(error).__name__}: {error}")
+            raise
         finally:
             signal.signal(signal.SIGTERM, previous)
             self.pool.close()
@@ -172,12 +184,29 @@ class Runner:
         planned = self._finished_count() + self.counts["running"] + self.counts["queued"]
         if planned >= self.spec.search.max_trials:
             return None
+        for _ in range(MAX_SKIPS_PER_ASK):
+            trial = self._ask_trial()
+            if trial is not None:
+                return trial
+        raise NasappError(f"the latency gate skipped {MAX_SKIPS_PER_ASK} candidates in a row: raise"
+                          " latency.skip_predicted_over or reward.latency_target_ms")
+
+    def _ask_trial(self) -> dict[str, Any] | None:
+        """A new trial from the strategy, or None when the latency gate skipped the candidate."""
         arch = self.strategy.ask()
         number, self.next_number = self.next_number, self.next_number + 1
         trial_id = self.store.add_trial(self.job_id, number, arch, self.space.fingerprint(arch),
                                         self._next_seq())
+        predicted = self.gate.predict(arch) if self.gate is not None else None
+        skip = self.gate.skip_reason(predicted) if self.gate is not None else None
+        if skip:
+            self.store.finish_trial(trial_id, "skipped", metrics={"predicted_latency_ms": predicted},
+                                    reason="predicted_latency", message=skip, tell_seq=self._next_seq())
+            self._count(None, "skipped")
+            self.strategy.tell(arch, None)
+            return None
         self._count(None, "queued")
-        return {"id": trial_id, "number": number, "arch": arch}
+        return {"id": trial_id, "number": number, "arch": arch, "predicted_latency_ms": predicted}
 
     def _trial_message(self, trial: dict[str, Any]) -> dict[str, Any]:
         workdir = self.store.trial_dir(self.job_id, trial["number"])
@@ -225,11 +254,16 @@ class Runner:
             if "error" in measured:
                 result = {**result, "status": "failed", "reason": "latency", "message": measured["error"]}
             else:
-                result = {**result, "metrics": {**result.get("metrics", {}), **measured}}
+                kept = {k: v for k, v in measured.items() if k not in _MEASUREMENT_SETTINGS and v is not None}
+                result = {**result, "metrics": {**result.get("metrics", {}), **kept}}
+                if self.gate is not None and "latency_ms" in kept:
+                    self.gate.observe(trial["arch"], kept["latency_ms"])
             self._finish(trial, result)
 
     def _finish(self, trial: dict[str, Any], result: dict[str, Any]) -> None:
-        metrics = result.get("metrics") or {}
+        metrics = dict(result.get("metrics") or {})
+        if trial.get("predicted_latency_ms") is not None:
+            metrics["predicted_latency_ms"] = trial["predicted_latency_ms"]
         status, reason, text = result["status"], result.get("reason"), result.get("message")
         reward = None
         if status == "succeeded":

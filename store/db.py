@@ -18,7 +18,8 @@ import sqlite_utils
 from nasapp.store.migrations import migrate
 
 FINISHED = ("succeeded", "failed", "pruned")
-TRIAL_STATES = ("queued", "running", "succeeded", "failed", "pruned", "cancelled")
+# skipped: rejected before training (its predicted latency was far over target); not part of the budget
+TRIAL_STATES = ("queued", "running", "succeeded", "failed", "pruned", "cancelled", "skipped")
 _JSON_COLUMNS = {"spec", "space", "arch", "metrics", "values", "args"}
 
 

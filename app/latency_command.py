@@ -1,0 +1,199 @@
+"""`nasapp latency`: time an ONNX file, or an architecture of a prebuilt space, on this machine's CPU.
+
+A plain function the CLI wraps in typer:
+
+    nasapp latency model.onnx
+    nasapp latency --space mnasnet --arch '{"blocks": [...]}' --input-shape 3,32,32 --width 0.5
+    nasapp latency --space mnasnet --seed 3 --json
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from nasapp.engine.errors import NasappError
+
+DEFAULT_IMAGE_SHAPE = (3, 32, 32)
+DEFAULT_TABULAR_SHAPE = (64,)
+
+
+def parse_shape(text: str | None) -> tuple[int, ...] | None:
+    """``"3,32,32"``, ``"3x32x32"`` or ``"(3, 32, 32)"`` as a tuple of positive ints; None for empty."""
+    if text is None or not str(text).strip():
+        return None
+    parts = [p for p in re.split(r"[\s,x×()\[\]]+", str(text).strip()) if p]
+    try:
+        shape = tuple(int(p) for p in parts)
+    except ValueError:
+        shape = ()
+    if not shape or any(d < 1 for d in shape):
+        raise NasappError(f"--input-shape: expected positive integers like 3,32,32 (C,H,W) or 64 (features);"
+                          f" got {text!r}")
+    return shape
+
+
+def _load_arch(arch: str | None, arch_file: str | None, seed: int | None, space: Any) -> Any:
+    given = [name for name, value in (("--arch", arch), ("--arch-file", arch_file), ("--seed", seed))
+             if value is not None]
+    if len(given) != 1:
+        raise NasappError("give exactly one of --arch JSON, --arch-file FILE or --seed N (to sample one)"
+                          + (f"; got {', '.join(given)}" if given else ""))
+    if seed is not None:
+        return space.sample(int(seed))
+    if arch_file is not None:
+        path = Path(arch_file)
+        if not path.is_file():
+            raise NasappError(f"--arch-file: file not found: {path}")
+        text, where = path.read_text(), str(path)
+    else:
+        text, where = str(arch), "--arch"
+    try:
+        value = json.loads(text)
+    except ValueError as error:
+        raise NasappError(f"{where}: not valid JSON ({error})") from None
+    if isinstance(value, dict) and "arch" in value and not space.is_valid(value):
+        value = value["arch"]  # a trial's or `nasapp export`'s architecture document
+    space.validate(value)  # SpaceError with the path: "blocks[3].kernel: 9 is not one of [3, 5, 7]"
+    return space.canonical(value)
+
+
+def _onnx_params(path: Path) -> int | None:
+    try:
+        import onnx
+
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception:  # noqa: BLE001 - params are a courtesy; timing reports the real problem
+        return None
+    total = 0
+    for tensor in model.graph.initializer:
+        count = 1
+        for dim in tensor.dims:
+            count *= int(dim)
+        total += count
+    return total
+
+
+def measure_architecture(space_name: str, arch: Any, input_shape: tuple[int, ...] | None, num_classes: int,
+                         scale: dict[str, Any], *, batch_size: int, opset: int, threads: int, warmup: int,
+                         runs: int, output: str | None = None) -> dict[str, Any]:
+    """Build, export and time one architecture of a prebuilt space; FLOPs and params from torch."""
+    import torch
+
+    from nasapp.engine.latency.onnx_export import export_onnx
+    from nasapp.engine.latency.profile import model_profile
+    from nasapp.engine.latency.timing import measure_onnx
+    from nasapp.engine.spaces.prebuilt import get_prebuilt
+
+    prebuilt = get_prebuilt(space_name)
+    shape = input_shape or (DEFAULT_IMAGE_SHAPE if prebuilt.kind == "vision" else DEFAULT_TABULAR_SHAPE)
+    model = prebuilt.build(arch, shape, num_classes, scale)
+    example = torch.randn(batch_size, *shape)
+    profile = model_profile(model, example)
+    with tempfile.TemporaryDirectory(prefix="nasapp-latency-") as tmp:
+        path = Path(output) if output else Path(tmp) / "model.onnx"
+        export_onnx(model, example, path, opset=opset)
+        metrics = measure_onnx(path, threads=threads, warmup=warmup, runs=runs, batch_size=batch_size)
+    return {
+        "source": space_name,
+        "arch": arch,
+        "fingerprint": prebuilt.space.fingerprint(arch),
+        "input_shape": list(shape),
+        "num_classes": num_classes,
+        "scale": scale,
+        "opset": opset,
+        **({"onnx_path": str(Path(output).resolve())} if output else {}),
+        **metrics,
+        **profile,
+    }
+
+
+def latency_command(target: str | None = None, space: str | None = None, arch: str | None = None,
+                    arch_file: str | None = None, seed: int | None = None, input_shape: str | None = None,
+                    num_classes: int = 10, width: float = 1.0, depth: float = 1.0, threads: int = 1,
+                    runs: int | None = None, warmup: int | None = None, batch_size: int = 1, opset: int = 17,
+                    output: str | None = None, as_json: bool = False,
+                    console: Console | None = None) -> dict[str, Any]:
+    """Time an ONNX file (``target``) or an architecture of a prebuilt ``space``; print a table or JSON.
+
+    Returns the figures printed. User mistakes (no such file, bad JSON, an invalid architecture, both or
+    neither of a file and a space) raise NasappError.
+    """
+    from nasapp.engine.latency.timing import DEFAULT_RUNS, DEFAULT_WARMUP, measure_onnx
+
+    out = console or Console(highlight=False, soft_wrap=True)
+    runs = DEFAULT_RUNS if runs is None else runs
+    warmup = DEFAULT_WARMUP if warmup is None else warmup
+    if threads < 1 or runs < 1 or warmup < 0 or batch_size < 1:
+        raise NasappError("--threads, --runs and --batch-size must be 1 or more, --warmup 0 or more")
+    if (target is None) == (space is None):
+        raise NasappError("give an ONNX file (nasapp latency model.onnx) or a prebuilt space"
+                          " (nasapp latency --space mnasnet --seed 0), not both" if target is not None
+                          else "give an ONNX file (nasapp latency model.onnx) or a prebuilt space"
+                          " (nasapp latency --space mnasnet --seed 0)")
+    shape = parse_shape(input_shape)
+    if target is not None:
+        path = Path(target)
+        if not path.is_file():
+            raise NasappError(f"ONNX file not found: {path}")
+        metrics = measure_onnx(path, threads=threads, warmup=warmup, runs=runs, batch_size=batch_size)
+        result: dict[str, Any] = {"source": str(path.resolve()), **metrics, "flops": None,
+                                  "params": _onnx_params(path)}
+    else:
+        from nasapp.engine.spaces.prebuilt import get_prebuilt
+        from nasapp.engine.spaces.scale import normalize_scale
+
+        prebuilt = get_prebuilt(str(space))
+        scale = normalize_scale({"width": width, "depth": depth})
+        chosen = _load_arch(arch, arch_file, seed, prebuilt.space)
+        result = measure_architecture(prebuilt.name, chosen, shape, num_classes, scale, batch_size=batch_size,
+                                      opset=opset, threads=threads, warmup=warmup, runs=runs, output=output)
+    if as_json:
+        out.print(json.dumps(result, indent=2), markup=False)
+    else:
+        _print_table(out, result)
+    return result
+
+
+def _fmt_count(value: Any) -> str:
+    if value is None:
+        return "-"
+    value = float(value)
+    for unit, size in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if value >= size:
+            return f"{value / size:.2f} {unit}"
+    return f"{value:.0f}"
+
+
+def _print_table(out: Console, result: dict[str, Any]) -> None:
+    title = f"latency of {result['source']}"
+    if "fingerprint" in result:
+        title += f" ({result['fingerprint']}, input {'x'.join(map(str, result['input_shape']))})"
+    table = Table(title=title, show_header=True, header_style="bold")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    memory = result.get("memory_mb")
+    rows = [
+        ("latency (median)", f"{result['latency_ms']:.4f} ms"),
+        ("median of all runs", f"{result['latency_median_all_ms']:.4f} ms"),
+        ("latency p90", f"{result['latency_p90_ms']:.4f} ms"),
+        ("latency mean", f"{result['latency_mean_ms']:.4f} ms"),
+        ("run-to-run CV", f"{result['latency_cv']:.1%}"),
+        ("FLOPs", _fmt_count(result.get("flops"))),
+        ("params", _fmt_count(result.get("params"))),
+        ("peak memory", "-" if memory is None else f"{memory:.2f} MiB"),
+        ("ONNX file", f"{result['onnx_bytes'] / 1024:.1f} KiB"),
+        ("settings", f"batch {result['batch_size']}, {result['threads']} thread(s), {result['warmup']} warm-up,"
+                     f" {result['runs']} runs"),
+    ]
+    for name, value in rows:
+        table.add_row(name, value)
+    out.print(table)
+    if "arch" in result:
+        out.print("architecture: " + json.dumps(result["arch"], sort_keys=True), markup=False)

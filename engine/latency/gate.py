@@ -1,0 +1,61 @@
+"""The latency gate: predicts each candidate's latency before training and skips the ones far over target.
+
+Enabled by ``latency.skip_predicted_over`` together with ``reward.latency_target_ms``. The predictor is
+refitted on the job's own measurements as they arrive and says nothing until it has enough of them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from nasapp.engine.latency.predictor import LatencyPredictor, within
+
+
+class LatencyGate:
+    def __init__(self, predictor: LatencyPredictor, target_ms: float, skip_over: float) -> None:
+        self.predictor = predictor
+        self.limit_ms = target_ms * skip_over
+        self.skip_over = skip_over
+        self.target_ms = target_ms
+        self.archs: list[Any] = []
+        self.measured: list[float] = []
+
+    @classmethod
+    def for_job(cls, spec: Any, space: Any) -> LatencyGate | None:
+        if not (spec.latency.skip_predicted_over and spec.reward.latency_target_ms):
+            return None
+        if spec.space.prebuilt and spec.data is not None:
+            from nasapp.engine.data import load_dataset
+            from nasapp.engine.spaces.prebuilt import get_prebuilt
+
+            data = load_dataset(spec.data.model_dump(), spec.seed)
+            predictor = LatencyPredictor.for_prebuilt(
+                get_prebuilt(spec.space.prebuilt), data.input_shape, data.num_classes,
+                spec.space.scale.model_dump(), spec.latency.batch_size)
+        else:
+            predictor = LatencyPredictor(space)
+        return cls(predictor, spec.reward.latency_target_ms, spec.latency.skip_predicted_over)
+
+    def observe(self, arch: Any, latency_ms: float) -> None:
+        self.archs.append(arch)
+        self.measured.append(latency_ms)
+        self.predictor.fit(self.archs, self.measured)
+
+    def predict(self, arch: Any) -> float | None:
+        return self.predictor.predict(arch) if self.predictor.ready else None
+
+    def skip_reason(self, predicted: float | None) -> str | None:
+        if predicted is None or predicted <= self.limit_ms:
+            return None
+        return (f"predicted latency {predicted:.3g} ms is over latency.skip_predicted_over = {self.skip_over:g}"
+                f" x reward.latency_target_ms = {self.target_ms:g} ms")
+
+
+def predictor_accuracy(trials: list[dict[str, Any]]) -> float | None:
+    """Share of trained trials whose predicted latency was within ±10% of the measured one."""
+    pairs = [(t["metrics"]["predicted_latency_ms"], t["metrics"]["latency_ms"]) for t in trials
+             if "predicted_latency_ms" in (t["metrics"] or {}) and "latency_ms" in (t["metrics"] or {})]
+    if not pairs:
+        return None
+    predicted, measured = zip(*pairs, strict=True)
+    return within(list(predicted), list(measured))

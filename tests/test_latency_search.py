@@ -1,0 +1,56 @@
+"""A real search with ONNX Runtime latency in its reward, and the latency gate."""
+
+from __future__ import annotations
+
+import pytest
+
+import nasapp as nas
+from nasapp.engine.jobs import create_job
+from nasapp.engine.jobspec import parse_job
+from nasapp.engine.latency.gate import LatencyGate, predictor_accuracy
+from nasapp.engine.latency.predictor import LatencyPredictor
+from nasapp.engine.reward import latency_factor
+from nasapp.engine.runner import Runner
+from nasapp.store import Store
+
+
+def test_search_with_a_latency_target_penalises_slow_models(tmp_path):
+    raw = {
+        "name": "mlp-latency", "seed": 0, "space": {"prebuilt": "mlp"}, "data": {"kind": "digits"},
+        "trainer": {"steps": 20, "eval_every": 10, "optimizer": "adamw", "lr": 0.003},
+        "strategy": {"name": "random"}, "search": {"max_trials": 4, "parallel": 2, "devices": "cpu"},
+        "reward": {"metric": "accuracy", "latency_target_ms": 0.02},
+        "latency": {"device": "cpu-ort", "runs": 50},
+    }
+    store = Store(tmp_path / "nasapp.db")
+    job_id = create_job(store, parse_job(raw))
+    assert Runner(store, job_id).run() == "finished"
+    trials = store.trials(job_id, "succeeded")
+    assert len(trials) == 4
+    for t in trials:
+        m = t["metrics"]
+        assert m["latency_ms"] > 0 and m["latency_p90_ms"] >= m["latency_ms"] * 0.5
+        assert m["flops"] > 0 and m["params"] > 0 and m["onnx_bytes"] > 0
+        assert t["reward"] == pytest.approx(m["accuracy"] * latency_factor(m["latency_ms"], 0.02))
+        assert (store.trial_dir(job_id, t["number"]) / "model.onnx").is_file()
+    # an equally accurate model over the target gets less reward than one under it
+    over = {"accuracy": 0.9, "latency_ms": 0.04}
+    under = {"accuracy": 0.9, "latency_ms": 0.01}
+    assert 0.9 * latency_factor(over["latency_ms"], 0.02) < 0.9 * latency_factor(under["latency_ms"], 0.02)
+
+
+def test_the_gate_skips_candidates_predicted_far_over_target():
+    space = nas.space({"width": nas.choice([8, 16, 32, 64]), "depth": nas.integer(1, 8)})  # 32 archs
+    gate = LatencyGate(LatencyPredictor(space), target_ms=1.0, skip_over=1.5)
+
+    def latency(arch):
+        return 0.1 * arch["depth"] * arch["width"] / 8
+
+    assert gate.predict({"width": 64, "depth": 4}) is None  # says nothing before it has enough data
+    for arch in space.enumerate():
+        gate.observe(arch, latency(arch))
+    slow, fast = {"width": 64, "depth": 8}, {"width": 8, "depth": 1}
+    assert gate.skip_reason(gate.predict(slow)) is not None
+    assert gate.skip_reason(gate.predict(fast)) is None
+    assert predictor_accuracy([{"metrics": {"predicted_latency_ms": 1.0, "latency_ms": 1.05}},
+                               {"metrics": {"predicted_latency_ms": 1.0, "latency_ms": 2.0}}]) == 0.5
