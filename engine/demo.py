@@ -41,6 +41,10 @@ trial_timeout_s = 120
 [reward]
 metric = "accuracy"
 direction = "max"
+
+[latency]
+device = "cpu-ort"   # every candidate is exported to ONNX and timed with ONNX Runtime on the CPU
+runs = 100
 """
 
 

@@ -81,8 +81,11 @@ def summarize(store: Store, job: dict[str, Any], best_k: int = 1) -> dict[str, A
     ]
     end = job["finished_at"] if job["status"] not in ("running", "paused") else time.time()
     elapsed = (end or time.time()) - job["started_at"] if job["started_at"] else 0.0
+    from nasapp.engine.latency.gate import predictor_accuracy
+
     return {
         "id": job["id"], "name": job["name"], "status": effective_status(job),
+        "latency_predictor_within_10pct": predictor_accuracy(store.trials(job["id"], "succeeded")),
         "max_trials": job["max_trials"], "finished": sum(counts[s] for s in FINISHED), "counts": counts,
         "best": best[0] if best else None, "top": best, "elapsed_s": round(elapsed, 1),
         "strategy": job["spec"]["strategy"]["name"], "space": job["spec"]["space"],
