@@ -17,8 +17,8 @@ from nasapp.engine.errors import NasappError
 
 app = typer.Typer(
     help="Neural architecture search on your own workstation.\n\n"
-    "Run `nasapp run` for the built-in demo, or `nasapp run job.toml` for your own search.",
-    no_args_is_help=True,
+    "Run `nasapp run` for the built-in demo, or `nasapp run job.toml` for your own search;"
+    " `nasapp` alone opens the dashboard.",
     add_completion=False,
     rich_markup_mode=None,
     pretty_exceptions_enable=False,
@@ -46,6 +46,24 @@ def _job(store, ref: str) -> dict[str, Any]:
     if job is None:
         raise NasappError(f"no job '{ref}' in {store.path} (`nasapp ls` lists the jobs)")
     return job
+
+
+@app.callback(invoke_without_command=True)
+def _dashboard_by_default(ctx: typer.Context, db: DbOption = None) -> None:
+    """With no command, `nasapp` opens the terminal dashboard."""
+    if ctx.invoked_subcommand is None:
+        from nasapp.app.tui import run_tui
+
+        run_tui(db)
+
+
+@app.command()
+def tui(db: DbOption = None) -> None:
+    """Open the terminal dashboard: watch, steer and inspect searches (it only reads the store and sends
+    commands, so closing it never stops a search)."""
+    from nasapp.app.tui import run_tui
+
+    run_tui(db)
 
 
 # ---- run / resume / stop -------------------------------------------------------------------------

@@ -1,0 +1,200 @@
+"""What the dashboard's screens share: job summaries read cheaply from the store, job control through the
+commands table, and launching runners as detached processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from nasapp.app.progress import format_duration
+from nasapp.engine.jobs import effective_status, runner_alive
+from nasapp.store import Store
+from nasapp.store.queries import empty_stats, finished_count
+
+if TYPE_CHECKING:
+    from nasapp.app.tui import NasApp
+
+STATUS_TONES = {
+    "running": "active", "paused": "active", "queued": "muted", "created": "muted", "cancelled": "muted",
+    "pruned": "muted", "succeeded": "good", "finished": "good", "failed": "bad", "interrupted": "bad",
+    "stopped": "muted",
+}
+
+
+def fmt_number(value: float | None, digits: int = 4) -> str:
+    """A reward-like number: fixed decimals (large values in general format)."""
+    if value is None:
+        return "-"
+    if value != value:  # NaN
+        return "nan"
+    return f"{value:.{digits}f}" if abs(value) < 1000 else f"{value:.5g}"
+
+
+def fmt_metric(value: Any) -> str:
+    """Any metric: four significant digits, integers as integers."""
+    if value is None:
+        return "-"
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return str(value)
+    if value != value:
+        return "nan"
+    if float(value).is_integer() and abs(value) < 1e7:
+        return str(int(value))
+    return f"{value:.4g}" if abs(value) < 1e6 else f"{value:.3g}"
+
+
+@dataclass
+class JobLine:
+    """One job as the jobs screen and the job screen's header show it."""
+
+    id: int
+    name: str
+    status: str
+    done: int
+    total: int
+    running: int
+    failed: int
+    best: float | None
+    elapsed_s: float
+    eta_s: float | None
+    message: str | None
+    alive: bool
+
+    def cells(self) -> tuple[str, ...]:
+        return (str(self.id), self.name, self.status, f"{self.done}/{self.total}", str(self.running),
+                str(self.failed), fmt_number(self.best), format_duration(self.elapsed_s),
+                format_duration(self.eta_s) if self.eta_s is not None else "-")
+
+
+def job_line(job: dict[str, Any], stats: dict[str, Any] | None, now: float | None = None) -> JobLine:
+    """A job's figures from its row and its trial stats (queries.job_stats): no further query."""
+    now = time.time() if now is None else now
+    stats = stats or empty_stats()
+    counts = stats["counts"]
+    direction = job["spec"].get("reward", {}).get("direction", "max")
+    best = stats["best_max"] if direction == "max" else stats["best_min"]
+    status = effective_status(job)
+    live = job["status"] in ("running", "paused")
+    end = now if live else (job["finished_at"] or job["updated_at"] or now)
+    elapsed = max(0.0, end - job["started_at"]) if job["started_at"] else 0.0
+    done = finished_count(counts)
+    eta = None
+    if status == "running" and done > 0 and elapsed > 0:
+        eta = (job["max_trials"] - done) * elapsed / done
+    return JobLine(id=job["id"], name=job["name"], status=status, done=done, total=job["max_trials"],
+                   running=counts.get("running", 0), failed=counts.get("failed", 0), best=best,
+                   elapsed_s=elapsed, eta_s=eta, message=job["message"], alive=runner_alive(job))
+
+
+# ---- job control -----------------------------------------------------------------------------------
+
+def nasapp_command() -> list[str]:
+    """How to start the `nasapp` CLI from here: the console script beside this interpreter, else -m."""
+    script = Path(sys.executable).parent / "nasapp"
+    if script.is_file() and os.access(script, os.X_OK):
+        return [str(script)]
+    return [sys.executable, "-m", "nasapp.app.cli"]
+
+
+def launch_detached(args: list[str], log_path: Path) -> subprocess.Popen:
+    """Start `nasapp ARGS` in its own session (closing the dashboard or its terminal leaves it running),
+    its output going to `log_path`."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "ab") as log:
+        return subprocess.Popen(
+            [*nasapp_command(), *args], stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True, close_fds=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+
+
+def launch_dir(store: Store) -> Path:
+    """Where launched runners' output and the job files the dashboard writes go (beside the store's runs)."""
+    return store.runs_dir / "launched"
+
+
+def control_job(app: NasApp, job_id: int, command: str) -> tuple[bool, str]:
+    """Pause, resume or stop a job. Returns (done, message for the user).
+
+    pause and stop go to a live runner through the commands table. resume unpauses a live runner, or
+    starts a detached `nasapp resume` when the job's runner is gone (stopped, interrupted, failed).
+    """
+    store = app.store
+    job = store.job(job_id)
+    if job is None:
+        return False, f"no job {job_id}"
+    status = effective_status(job)
+    alive = runner_alive(job)
+    if command in ("pause", "stop"):
+        if not alive:
+            return False, f"job {job_id} is not running ({status})"
+        if command == "pause" and job["status"] == "paused":
+            return False, f"job {job_id} is already paused"
+        store.add_command(job_id, command)
+        return True, f"job {job_id}: {command} requested"
+    if command == "resume":
+        if alive:
+            if job["status"] != "paused":
+                return False, f"job {job_id} is already running"
+            store.add_command(job_id, "resume")
+            return True, f"job {job_id}: resume requested"
+        if job["status"] == "finished":
+            return False, f"job {job_id} already finished its {job['max_trials']} trials"
+        log = launch_dir(store) / f"resume-job-{job_id}-{int(time.time())}.log"
+        process = launch_detached(["resume", str(job_id), "--db", str(store.path)], log)
+        app.watch_launch(process, log, f"resume of job {job_id}")
+        return True, f"job {job_id}: resuming in a new runner (pid {process.pid}; output in {log})"
+    return False, f"unknown command {command}"
+
+
+def tail_lines(path: Path, lines: int = 200, max_bytes: int = 65536) -> list[str]:
+    """The last `lines` lines of a text file (reads at most `max_bytes` from its end)."""
+    try:
+        with open(path, "rb") as file:
+            file.seek(0, os.SEEK_END)
+            size = file.tell()
+            file.seek(max(0, size - max_bytes))
+            data = file.read()
+    except OSError:
+        return []
+    text = data.decode("utf-8", errors="replace")
+    out = text.splitlines()
+    if size > max_bytes and out:
+        out = out[1:]  # the first line is probably cut
+    return out[-lines:]
+
+
+def space_summary(job: dict[str, Any]) -> str:
+    spec = job["spec"]
+    space = spec.get("space", {})
+    name = space.get("prebuilt") or space.get("ref") or "?"
+    if space.get("ref"):
+        module, _, attr = str(name).rpartition(":")
+        name = f"{Path(module).name}:{attr}" if module.endswith(".py") else name
+    try:
+        from nasapp.engine.spaces import Space
+
+        size = Space.from_json(job["space"]).size()
+        size_text = f"{size:,}" if size < 10**7 else f"{size:.2e}"
+    except Exception:  # noqa: BLE001 - a summary line must never fail the screen
+        size_text = "?"
+    return f"{name} ({size_text} architectures)"
+
+
+def reward_summary(spec: dict[str, Any]) -> str:
+    reward = spec.get("reward", {})
+    if reward.get("formula"):
+        return f"{reward.get('direction', 'max')} {reward['formula']}"
+    text = f"{reward.get('direction', 'max')} {reward.get('metric', 'accuracy')}"
+    if reward.get("latency_target_ms"):
+        text += f", latency target {reward['latency_target_ms']:g} ms ({reward.get('constraint', 'soft')})"
+    return text
+
+
+def arch_json(arch: Any) -> str:
+    return json.dumps(arch, sort_keys=True)

@@ -1,0 +1,338 @@
+"""The new-job screen: pick a job file or a prebuilt example, adjust the main fields, validate, launch.
+
+Validation is the CLI's own (read_job_file, apply_overrides, parse_job, resolve_space), so a bad file or
+field shows exactly the message `nasapp run` would print. Launching writes the validated job (absolute
+paths) beside the store and starts `nasapp run FILE --db DB` as a detached process: closing the dashboard
+leaves the search running.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from rich.markup import escape
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Button, Footer, Header, Input, Label, OptionList, Select, Static
+from textual.widgets.option_list import Option
+
+from nasapp.app.screens.common import launch_detached, launch_dir
+from nasapp.engine.errors import NasappError
+from nasapp.engine.jobspec import STRATEGIES, JobSpec, apply_overrides, parse_job, read_job_file
+
+if TYPE_CHECKING:
+    from nasapp.app.tui import NasApp
+
+DEMO = "built-in demo"
+
+
+@dataclass(frozen=True)
+class JobSource:
+    label: str
+    path: Path | None  # None: the built-in demo job
+
+
+def default_search_dirs() -> list[Path]:
+    """Where job files are looked for: the working directory, its examples/, and nasapp's own examples/."""
+    import nasapp.app
+
+    repo_examples = Path(nasapp.app.__file__).resolve().parents[1] / "examples"
+    return [Path.cwd(), Path.cwd() / "examples", repo_examples]
+
+
+def find_job_sources(search_dirs: list[Path]) -> list[JobSource]:
+    """The built-in demo, then every `*.toml` and `*/job.toml` in the search folders (each file once)."""
+    sources = [JobSource(DEMO, None)]
+    seen: set[Path] = set()
+    for folder in search_dirs:
+        if not folder.is_dir():
+            continue
+        for path in sorted(folder.glob("*.toml")) + sorted(folder.glob("*/job.toml")):
+            resolved = path.resolve()
+            if resolved in seen or resolved.name == "pyproject.toml":
+                continue
+            seen.add(resolved)
+            sources.append(JobSource(f"{folder.name}/{path.relative_to(folder)}", resolved))
+    return sources
+
+
+# ---- validation, the CLI's way ---------------------------------------------------------------------
+
+@dataclass
+class Checked:
+    spec: JobSpec
+    raw: dict[str, Any]
+    space_size: int | None
+
+
+def parse_parallel(text: str) -> int | str | None:
+    text = text.strip()
+    if not text:
+        return None
+    return int(text) if text.isdigit() else text
+
+
+def check_job(path: Path | None, name: str = "", max_trials: str = "", parallel: str = "",
+              strategy: str | None = None) -> Checked:
+    """Validate a job source with the form's overrides; raises NasappError with the CLI's message."""
+    from nasapp.engine.demo import demo_job
+    from nasapp.engine.jobs import resolve_space
+
+    if path is None:
+        raw, source, base = demo_job(), "built-in demo job", Path.cwd()
+    else:
+        raw, source, base = read_job_file(path), str(path), path.parent
+    raw = apply_overrides(raw, max_trials=int(max_trials) if max_trials.strip().isdigit() else None,
+                          parallel=parse_parallel(parallel))
+    if max_trials.strip() and not max_trials.strip().isdigit():
+        raw["search"]["max_trials"] = max_trials.strip()  # let the spec say what is wrong with it
+    if name.strip():
+        raw["name"] = name.strip()
+    if strategy:
+        raw["strategy"] = {**raw.get("strategy", {}), "name": strategy}
+    spec = parse_job(raw, source=source, base=base)
+    size = resolve_space(spec).size()
+    return Checked(spec, raw, size)
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "nan"
+        if math.isinf(value):
+            return "inf" if value > 0 else "-inf"
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value if v is not None) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in value.items()
+                                if v is not None) + " }"
+    raise TypeError(f"cannot write {type(value).__name__} to TOML")
+
+
+def _toml_key(key: str) -> str:
+    return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else json.dumps(key)
+
+
+def to_toml(data: dict[str, Any]) -> str:
+    """A job table as TOML: top-level values first, then one [table] per sub-table (None values left out)."""
+    lines = [f"{_toml_key(k)} = {_toml_value(v)}" for k, v in data.items()
+             if v is not None and not isinstance(v, dict)]
+    for key, table in data.items():
+        if isinstance(table, dict):
+            lines += ["", f"[{_toml_key(key)}]"]
+            lines += [f"{_toml_key(k)} = {_toml_value(v)}" for k, v in table.items() if v is not None]
+    return "\n".join(lines) + "\n"
+
+
+def write_job_file(spec: JobSpec, folder: Path) -> Path:
+    """The validated job (absolute paths) as a TOML file the runner reads like any job file."""
+    folder.mkdir(parents=True, exist_ok=True)
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", spec.name).strip("-") or "job"
+    path = folder / f"{slug}-{time.strftime('%Y%m%d-%H%M%S')}.toml"
+    header = f"# written by the nasapp dashboard on {time.strftime('%Y-%m-%d %H:%M:%S')}\n"
+    path.write_text(header + to_toml(spec.model_dump(mode="json", exclude_none=True)))
+    return path
+
+
+# ---- the screen ----------------------------------------------------------------------------------------
+
+class NewJobScreen(Screen):
+    """Start a search: a job file or example, the main fields, the CLI's validation, a detached runner."""
+
+    TITLE = "New job"
+    HELP = """\
+## New job
+
+1. Pick a job file on the left (the built-in demo, `*.toml` in the working folder and its
+   `examples/`, nasapp's examples), or type a path and press enter.
+2. Adjust the name, budget (max trials), parallel workers (a number or `auto`) and strategy.
+   Every change is validated at once, with the messages `nasapp run` prints.
+3. **ctrl+r** (or the Launch button) starts the search as its own process: closing the dashboard
+   leaves it running. The job appears on the jobs screen.
+"""
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "app.pop_screen", "Back"),
+        Binding("f1", "app.help", "Help"),
+        Binding("ctrl+r", "launch", "Launch", priority=True),
+    ]
+    DEFAULT_CSS = """
+    NewJobScreen #body { height: 1fr; }
+    NewJobScreen #sources { width: 2fr; min-width: 26; border: round $primary 50%; }
+    NewJobScreen #sources OptionList { height: 1fr; border: none; }
+    NewJobScreen #form { width: 3fr; border: round $primary 50%; padding: 0 1; }
+    NewJobScreen .field { height: 1; margin-bottom: 1; }
+    NewJobScreen .field Label { width: 12; }
+    NewJobScreen .field Input { width: 1fr; background: $boost; }
+    NewJobScreen .field Select { width: 1fr; }
+    NewJobScreen #path { margin-top: 1; }
+    NewJobScreen #preview { height: auto; color: $text-muted; }
+    NewJobScreen #errors { height: auto; color: $text-error; }
+    NewJobScreen #buttons { height: 3; margin-top: 1; }
+    NewJobScreen.-invalid #launch { display: none; }
+    """
+
+    def __init__(self, search_dirs: list[Path] | None = None) -> None:
+        super().__init__()
+        self.search_dirs = search_dirs if search_dirs is not None else default_search_dirs()
+        self.sources = find_job_sources(self.search_dirs)
+        self.source: JobSource = self.sources[0]
+        self.checked: Checked | None = None
+        self.error: str | None = None
+        self.launched: tuple[Any, Path, Path] | None = None  # (process, job file, log) of the last launch
+        self._loading = False
+
+    @property
+    def nas(self) -> NasApp:
+        return self.app  # type: ignore[return-value]
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal(id="body"):
+            with Vertical(id="sources"):
+                yield OptionList(*[Option(escape(s.label), id=str(i)) for i, s in enumerate(self.sources)],
+                                 id="files")
+                yield Input(placeholder="or a path to a job file + enter", id="path", compact=True)
+            with VerticalScroll(id="form"):
+                with Horizontal(classes="field"):
+                    yield Label("name")
+                    yield Input(id="name", compact=True)
+                with Horizontal(classes="field"):
+                    yield Label("max trials")
+                    yield Input(id="max_trials", compact=True, restrict=r"[0-9]*")
+                with Horizontal(classes="field"):
+                    yield Label("parallel")
+                    yield Input(id="parallel", compact=True, placeholder="a number or auto")
+                with Horizontal(classes="field"):
+                    yield Label("strategy")
+                    yield Select([(s, s) for s in STRATEGIES], id="strategy", allow_blank=False,
+                                 compact=True)
+                yield Static("", id="errors")
+                yield Static("", id="preview")
+                with Horizontal(id="buttons"):
+                    yield Button("Launch (ctrl+r)", id="launch", variant="success")
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#sources").border_title = "job file"
+        self.query_one("#form").border_title = "job"
+        self.load_source(self.source)
+        self.query_one("#files", OptionList).focus()
+
+    # ---- form ------------------------------------------------------------------------------------------
+    def load_source(self, source: JobSource) -> None:
+        """Fill the form from a job source's own values, then validate."""
+        from nasapp.engine.demo import demo_job
+
+        self.source = source
+        try:
+            raw = demo_job() if source.path is None else read_job_file(source.path)
+        except NasappError as error:
+            self._show(None, str(error))
+            return
+        search = raw.get("search", {}) if isinstance(raw.get("search"), dict) else {}
+        strategy = raw.get("strategy", {}) if isinstance(raw.get("strategy"), dict) else {}
+        self._loading = True
+        self.query_one("#name", Input).value = str(raw.get("name", ""))
+        self.query_one("#max_trials", Input).value = str(search.get("max_trials", ""))
+        self.query_one("#parallel", Input).value = str(search.get("parallel", ""))
+        name = strategy.get("name", "evolution")
+        if name in STRATEGIES:
+            self.query_one("#strategy", Select).value = name
+        self._loading = False
+        self.validate_form()
+
+    def form_values(self) -> dict[str, Any]:
+        value = self.query_one("#strategy", Select).value
+        return {
+            "name": self.query_one("#name", Input).value,
+            "max_trials": self.query_one("#max_trials", Input).value,
+            "parallel": self.query_one("#parallel", Input).value,
+            "strategy": value if isinstance(value, str) else None,
+        }
+
+    def validate_form(self) -> Checked | None:
+        try:
+            checked = check_job(self.source.path, **self.form_values())
+        except NasappError as error:
+            self._show(None, str(error))
+            return None
+        self._show(checked, None)
+        return checked
+
+    def _show(self, checked: Checked | None, error: str | None) -> None:
+        self.checked, self.error = checked, error
+        self.set_class(checked is None, "-invalid")
+        self.query_one("#errors", Static).update(f"[b]error:[/b] {escape(error)}" if error else "")
+        source = self.source.path or DEMO
+        if checked is None:
+            self.query_one("#preview", Static).update(f"from {escape(str(source))}")
+            return
+        spec = checked.spec
+        space = spec.space.prebuilt or spec.space.ref
+        size = checked.space_size
+        size_text = "?" if size is None else (f"{size:,}" if size < 10**7 else f"{size:.2e}")
+        trainer = spec.trainer.prebuilt or spec.trainer.ref or " ".join(spec.trainer.command or [])
+        data = f"{spec.data.kind}" + (f" {spec.data.path}" if spec.data and spec.data.path else "") \
+            if spec.data else "-"
+        latency = spec.latency.device if spec.latency.enabled else "not measured"
+        self.query_one("#preview", Static).update(escape(
+            f"valid: {spec.name}\nspace {space} ({size_text} architectures)\ntrainer {trainer}"
+            f" ({spec.trainer.steps} steps)\ndata {data}\nreward {spec.reward.direction}"
+            f" {spec.reward.formula or spec.reward.metric}\nlatency {latency}\nfrom {source}"))
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id != "path" and not self._loading:
+            self.validate_form()
+
+    def on_select_changed(self, event: Select.Changed) -> None:
+        if not self._loading:
+            self.validate_form()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "path":
+            text = event.value.strip()
+            if not text:
+                return
+            path = Path(text).expanduser().resolve()
+            self.load_source(JobSource(str(path), path))
+        else:
+            self.action_launch()
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        self.load_source(self.sources[int(event.option.id or 0)])
+        self.query_one("#name", Input).focus()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "launch":
+            self.action_launch()
+
+    # ---- launch ----------------------------------------------------------------------------------------
+    def action_launch(self) -> None:
+        checked = self.validate_form()
+        if checked is None:
+            self.notify(f"not launched: {self.error}", severity="error", timeout=8)
+            return
+        folder = launch_dir(self.nas.store)
+        job_file = write_job_file(checked.spec, folder)
+        log = job_file.with_suffix(".log")
+        process = launch_detached(["run", str(job_file), "--db", str(self.nas.store.path)], log)
+        self.launched = (process, job_file, log)
+        self.nas.watch_launch(process, log, f"job {checked.spec.name}")
+        self.notify(f"launched {checked.spec.name} (runner pid {process.pid}); it appears on the jobs screen"
+                    f" in a moment. Output: {log}", timeout=8)
+        self.app.pop_screen()

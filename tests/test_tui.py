@@ -1,0 +1,691 @@
+"""The dashboard (app/tui.py, app/screens/): Pilot tests of every screen and action against real stores made
+by real runs, and snapshot tests of the main screens (pytest-textual-snapshot; `--snapshot-update` rewrites
+them after a deliberate change)."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from conftest import TOY, nasapp_cli, toy_job
+
+pytest.importorskip("textual_plotext")
+
+from nasapp.app.screens.help import HelpScreen  # noqa: E402
+from nasapp.app.screens.job import JobScreen, TrialsModel  # noqa: E402
+from nasapp.app.screens.jobs import JobsScreen  # noqa: E402
+from nasapp.app.screens.new_job import NewJobScreen, check_job, to_toml  # noqa: E402
+from nasapp.app.screens.trial import TrialScreen  # noqa: E402
+from nasapp.app.tui import NasApp  # noqa: E402
+from nasapp.app.widgets import (  # noqa: E402
+    ConfirmScreen,
+    LearningCurve,
+    ParetoChart,
+    PromptScreen,
+    SearchCurve,
+    VirtualTable,
+    running_best,
+    thin_points,
+)
+from nasapp.engine.jobs import create_job  # noqa: E402
+from nasapp.engine.jobspec import load_job, parse_job  # noqa: E402
+from nasapp.engine.runner import Runner  # noqa: E402
+from nasapp.store import Store  # noqa: E402
+
+# A trainer with everything the screens show: intermediate reports, a measured-looking latency (so the
+# Pareto front has points), log lines, failures for some architectures and an ONNX file (export).
+TRAINER = textwrap.dedent("""
+    from pathlib import Path
+
+    def _save_onnx(path):
+        import onnx
+        from onnx import TensorProto, helper
+        graph = helper.make_graph(
+            [helper.make_node("Identity", ["input"], ["output"])], "toy",
+            [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 2])],
+            [helper.make_tensor_value_info("output", TensorProto.FLOAT, [1, 2])])
+        onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+
+    def train(arch, ctx):
+        x = arch["x"]
+        if x % 7 == 3:
+            print(f"about to fail on {arch}")
+            raise ValueError(f"x = {x} is unlucky")
+        accuracy = 1.0 - abs(x - 21) / 30 + {"a": 0.0, "b": 0.05, "c": 0.02}[arch["op"]]
+        for step in range(1, 5):
+            ctx.report(step, accuracy=accuracy * step / 4, loss=1.0 / step)
+        print(f"trained {arch}")
+        _save_onnx(Path(ctx.workdir) / "model.onnx")
+        latency = 1.0 + x / 3 + {"a": 0.5, "b": 2.0, "c": 1.0}[arch["op"]]
+        return {"accuracy": accuracy, "latency_ms": latency, "params": float(x)}
+""")
+
+
+def rich_job(folder: Path, max_trials: int = 14, parallel: int = 2) -> Path:
+    (folder / "tui_trainer.py").write_text(TRAINER)
+    path = folder / "rich.toml"
+    path.write_text(textwrap.dedent(f"""
+        name = "rich"
+        seed = 3
+        [space]
+        ref = "{TOY}:space"
+        [trainer]
+        ref = "tui_trainer.py:train"
+        [strategy]
+        name = "random"
+        [search]
+        max_trials = {max_trials}
+        parallel = {parallel}
+        devices = "cpu"
+        trial_timeout_s = 60
+        max_failure_rate = 0.6
+    """))
+    return path
+
+
+@pytest.fixture(scope="session")
+def no_torch():
+    """Workers skip importing torch (the toy trainers never use it): runs take a second, not ten."""
+    old = os.environ.get("NASAPP_NO_TORCH")
+    os.environ["NASAPP_NO_TORCH"] = "1"
+    yield
+    if old is None:
+        os.environ.pop("NASAPP_NO_TORCH", None)
+    else:
+        os.environ["NASAPP_NO_TORCH"] = old
+
+
+@pytest.fixture(scope="session")
+def real_store(tmp_path_factory, no_torch) -> Path:
+    """A store made by two real runs: job 1 "rich" (failures, reports, latency, ONNX files), job 2 "toy"."""
+    folder = tmp_path_factory.mktemp("tui-store")
+    db = folder / "nasapp.db"
+    store = Store(db)
+    for job_file in (rich_job(folder), toy_job(folder, max_trials=5, parallel=1)):
+        job_id = create_job(store, load_job(job_file))
+        assert Runner(store, job_id).run() == "finished"
+    store.close()
+    return db
+
+
+@pytest.fixture
+def store_copy(real_store, tmp_path) -> Path:
+    """A private copy of the real store (with its runs folder) for tests that write commands or files."""
+    target = tmp_path / "copy"
+    shutil.copytree(real_store.parent, target)
+    return target / real_store.name
+
+
+def run_async(test):
+    """Run an async test function in its own event loop (no pytest-asyncio needed)."""
+    @functools.wraps(test)
+    def wrapper(*args, **kwargs):
+        return asyncio.run(test(*args, **kwargs))
+    return wrapper
+
+
+def make_app(db: Path, tmp_path: Path, **kwargs) -> NasApp:
+    return NasApp(db, refresh_s=0.2, export_root=tmp_path / "exports", **kwargs)
+
+
+async def wait_for(pilot, predicate: Callable[[], bool], timeout: float = 20.0, what: str = "") -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what or predicate}")
+        await pilot.pause(0.1)
+
+
+def table_cells(table: VirtualTable, column: str) -> list[str]:
+    index = [c.key for c in table.columns].index(column)
+    return [row.cells[index] for row in table.rows]
+
+
+# ---- the jobs screen -----------------------------------------------------------------------------------
+
+@run_async
+async def test_jobs_screen_lists_every_job_with_its_figures(real_store, tmp_path):
+    app = make_app(real_store, tmp_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, JobsScreen)
+        table = screen.query_one(VirtualTable)
+        assert [row.key for row in table.rows] == [2, 1]  # newest first
+        store = Store(real_store)
+        rich = {row.key: row.cells for row in table.rows}[1]
+        counts = store.counts(1)
+        done = counts["succeeded"] + counts["failed"]
+        assert rich[1] == "rich" and rich[2] == "finished" and rich[3] == f"{done}/14"
+        assert rich[5] == str(counts["failed"]) and counts["failed"] > 0
+        assert rich[6] == f"{store.best_trials(1)[0]['reward']:.4f}"
+        assert rich[8] == "-"  # no ETA for a finished job
+        await pilot.press("down")
+        assert "job 1 rich: finished" in str(screen.query_one("#detail").render())
+        await pilot.press("enter")
+        assert isinstance(app.screen, JobScreen) and app.screen.job_id == 1
+
+
+@run_async
+async def test_an_empty_store_says_how_to_start(tmp_path):
+    app = make_app(tmp_path / "empty.db", tmp_path)
+    async with app.run_test(size=(80, 24)):
+        assert app.screen.has_class("-empty")
+        assert "No jobs" in str(app.screen.query_one("#empty").render())
+
+
+# ---- the job screen ------------------------------------------------------------------------------------
+
+@run_async
+async def test_job_screen_shows_spec_curve_pareto_trials_and_events(real_store, tmp_path):
+    app = make_app(real_store, tmp_path)
+    store = Store(real_store)
+    async with app.run_test(size=(140, 40)) as pilot:
+        app.open_job(1)
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, JobScreen)
+        summary = str(screen.query_one("#summary").render())
+        failed = store.counts(1)["failed"]
+        for text in ("rich", "toy.py:space (93 architectures)", "strategy random", "budget 14 trials",
+                     "parallel 2", "reward max accuracy", "14/14 trials", f"{failed} failed"):
+            assert text in summary, text
+        succeeded = store.trials(1, "succeeded")
+        curve = screen.query_one(SearchCurve)
+        assert curve.xs == sorted(float(t["number"]) for t in succeeded)
+        pareto = screen.query_one(ParetoChart)
+        assert pareto.has_data and len(pareto.points[0]) == len(succeeded)
+        assert 1 <= len(pareto.front[0]) < len(succeeded)
+        assert pareto.display and screen.has_class("-wide")  # room for both charts side by side
+        table = screen.query_one("#trials", VirtualTable)
+        assert table.row_count == 14
+        assert [c.label for c in table.columns] == ["#", "status", "reward", "accuracy", "latency_ms",
+                                                      "params", "time", "device", "note"]
+        assert any("ValueError" in cell for cell in table_cells(table, "note"))
+
+        await pilot.press("l")  # the event log
+        log = screen.query_one("#events")
+        assert any("job finished" in line for line in log.lines)
+        assert any("failed (error)" in line for line in log.lines)
+        await pilot.press("l")
+        assert screen.query_one("#switcher").current == "trials"
+        await pilot.click("#bar")  # the mouse switches too
+        assert screen.query_one("#switcher").current == "events"
+
+
+@run_async
+async def test_trials_table_sorts_by_any_column_and_filters_by_status(real_store, tmp_path):
+    app = make_app(real_store, tmp_path)
+    store = Store(real_store)
+    async with app.run_test(size=(120, 36)) as pilot:
+        app.open_job(1)
+        await pilot.pause()
+        screen = app.screen
+        table = screen.query_one("#trials", VirtualTable)
+        assert table_cells(table, "number") == [str(n) for n in range(14)]
+        await pilot.press("o", "o")  # number -> status -> reward
+        assert screen.sort == "reward"
+        rewards = [float(r) for r in table_cells(table, "reward") if r != "-"]
+        assert rewards == sorted(rewards) and table_cells(table, "reward")[-1] == "-"  # empty ones last
+        await pilot.press("O")
+        rewards = [float(r) for r in table_cells(table, "reward") if r != "-"]
+        assert rewards == sorted(rewards, reverse=True)
+        for column in [c.key for c in table.columns]:  # every column sorts
+            screen.set_sort(column)
+            assert table.row_count == 14
+        # a click on a header sorts by that column; a second click reverses
+        latency_x = 1 + sum(w + 1 for w in table._widths[:4])
+        await pilot.click("#trials", offset=(latency_x + 1, 0))
+        assert screen.sort == "m:latency_ms" and not screen.reverse
+        await pilot.click("#trials", offset=(latency_x + 1, 0))
+        assert screen.reverse
+        latencies = [float(v) for v in table_cells(table, "m:latency_ms") if v != "-"]
+        assert latencies == sorted(latencies, reverse=True)
+
+        failed = store.trials(1, "failed")
+        while screen.filter != "failed":
+            await pilot.press("f")
+        assert sorted(table_cells(table, "number"), key=int) == [str(t["number"]) for t in failed]
+        assert "filter failed" in str(screen.query_one("#bar").render())
+        screen.set_filter("all")
+        assert table.row_count == 14
+
+
+@run_async
+async def test_keyboard_and_mouse_open_a_trial(real_store, tmp_path):
+    app = make_app(real_store, tmp_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        app.open_job(1)
+        await pilot.pause()
+        table = app.screen.query_one("#trials", VirtualTable)
+        await pilot.press("down", "down", "enter")
+        assert isinstance(app.screen, TrialScreen)
+        assert app.screen.trial["number"] == 2
+        await pilot.press("escape")
+        assert isinstance(app.screen, JobScreen)
+        await pilot.click("#trials", offset=(3, 2))  # row 1: highlight ...
+        assert table.cursor == 1 and isinstance(app.screen, JobScreen)
+        await pilot.click("#trials", offset=(3, 2))  # ... a second click opens it
+        assert isinstance(app.screen, TrialScreen) and app.screen.trial["number"] == 1
+
+
+@run_async
+async def test_zoom_and_chart_switch_make_room_on_a_small_terminal(real_store, tmp_path):
+    app = make_app(real_store, tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.open_job(1)
+        await pilot.pause()
+        screen = app.screen
+        curve, pareto, charts = screen.query_one(SearchCurve), screen.query_one(ParetoChart), \
+            screen.query_one("#charts")
+        assert screen.has_class("-narrow") and curve.region.height > 0 and pareto.region.width == 0
+        await pilot.press("v")
+        await pilot.pause()
+        assert pareto.region.width > 0 and curve.region.width == 0
+        table = screen.query_one("#trials")
+        before = table.region.height
+        await pilot.press("z")  # table only
+        await pilot.pause()
+        assert charts.region.height == 0 and table.region.height > before
+        await pilot.press("z")  # charts only
+        await pilot.pause()
+        assert table.region.height == 0 and charts.region.height > 10
+        await pilot.press("z")
+        await pilot.pause()
+        assert table.region.height == before
+
+
+@run_async
+async def test_stage2_is_shown_disabled_as_not_available_yet(real_store, tmp_path):
+    app = make_app(real_store, tmp_path)
+    async with app.run_test(size=(200, 40)) as pilot:
+        app.open_job(1)
+        await pilot.pause()
+        binding = app.screen.active_bindings["t"]
+        assert binding.binding.description == "Stage 2" and binding.enabled is False
+        assert "not available yet" in binding.tooltip
+        footer_keys = [k for k in app.screen.query("FooterKey") if k.action == "stage2"]
+        assert footer_keys and footer_keys[0].has_class("-disabled")
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        assert "Stage 2 (not available yet)" in app.screen.query_one("#help-text").source
+
+
+@run_async
+async def test_export_the_selected_trial_and_the_best_k_to_onnx(store_copy, tmp_path):
+    app = make_app(store_copy, tmp_path)
+    store = Store(store_copy)
+    async with app.run_test(size=(100, 30)) as pilot:
+        app.open_job(1)
+        await pilot.pause()
+        screen = app.screen
+        table = screen.query_one("#trials", VirtualTable)
+        first_ok = store.trials(1, "succeeded")[0]
+        table.move_to_key(first_ok["id"])
+        await pilot.press("e")
+        out = tmp_path / "exports" / "job-1"
+        await wait_for(pilot, lambda: (out / f"trial-{first_ok['number']}" / "report.json").is_file(),
+                       what="the selected trial's export")
+        assert (out / f"trial-{first_ok['number']}" / "model.onnx").is_file()
+
+        failed = store.trials(1, "failed")[0]
+        table.move_to_key(failed["id"])
+        await pilot.press("e")
+        await pilot.pause()
+        assert any("only succeeded" in n.message for n in app._notifications)
+
+        await pilot.press("b")
+        assert isinstance(app.screen, PromptScreen)
+        await pilot.press("backspace", "2", "enter")
+        best = [t["number"] for t in store.best_trials(1, 2)]
+        await wait_for(pilot, lambda: all((out / f"trial-{n}" / "report.json").is_file() for n in best),
+                       what="the best 2 exported")
+        await wait_for(pilot, lambda: any("exported to" in n.message for n in app._notifications))
+
+
+# ---- the trial screen ----------------------------------------------------------------------------------
+
+@run_async
+async def test_trial_screen_shows_tree_metrics_curve_and_log(real_store, tmp_path):
+    app = make_app(real_store, tmp_path)
+    store = Store(real_store)
+    trial = store.trials(1, "succeeded")[0]
+    async with app.run_test(size=(100, 30)) as pilot:
+        app.open_trial(1, trial["id"])
+        await pilot.pause()
+        screen = app.screen
+        tree = screen.query_one("#arch")
+        labels = [str(node.label) for node in tree.root.children]
+        assert f"x: {trial['arch']['x']}" in labels and f"op: \"{trial['arch']['op']}\"" in labels
+        metrics = str(screen.query_one("#metrics").render())
+        for name in ("reward", "accuracy", "latency_ms", "params"):
+            assert name in metrics
+        curve = screen.query_one(LearningCurve)
+        assert list(curve.series) == ["accuracy", "loss"] and curve.series["accuracy"][0] == [1, 2, 3, 4]
+        log = screen.query_one("#log")
+        assert any("trained" in line for line in log.lines)
+        assert not screen.has_class("-failed")
+
+        number = trial["number"]
+        await pilot.press("right_square_bracket")
+        assert screen.trial["number"] == number + 1
+        await pilot.press("left_square_bracket")
+        assert screen.trial["number"] == number
+        await pilot.press("m")
+        assert screen.maximized is tree
+        await pilot.press("m")
+        assert screen.maximized is None
+
+
+@run_async
+async def test_trial_screen_shows_the_failure_reason_and_the_log_tail(real_store, tmp_path):
+    app = make_app(real_store, tmp_path)
+    failed = Store(real_store).trials(1, "failed")[0]
+    async with app.run_test(size=(100, 30)) as pilot:
+        app.open_trial(1, failed["id"])
+        await pilot.pause()
+        screen = app.screen
+        assert screen.has_class("-failed")
+        failure = str(screen.query_one("#failure").render())
+        assert "failed (error)" in failure and "is unlucky" in failure
+        log_text = "\n".join(screen.query_one("#log").lines)
+        assert "about to fail" in log_text and "Traceback" in log_text
+        await pilot.press("e")
+        assert any("only succeeded" in n.message for n in app._notifications)
+
+
+# ---- help and the command palette ---------------------------------------------------------------------
+
+@run_async
+async def test_help_lists_the_keys_of_the_current_screen(real_store, tmp_path):
+    app = make_app(real_store, tmp_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        text = app.screen.query_one("#help-text").source
+        for words in ("## Jobs", "Pause", "Resume", "Stop", "New job", "command palette"):
+            assert words in text
+        await pilot.press("escape")
+        assert isinstance(app.screen, JobsScreen)
+        app.open_job(1)
+        await pilot.pause()
+        await pilot.press("question_mark")
+        text = app.screen.query_one("#help-text").source
+        for words in ("## Job", "Export best K", "Filter", "Zoom", "Pareto"):
+            assert words in text
+
+
+@run_async
+async def test_command_palette_finds_screens_jobs_and_actions(real_store, tmp_path):
+    app = make_app(real_store, tmp_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        titles = [c.title for c in app.get_system_commands(app.screen)]
+        for title in ("Jobs screen", "New job", "Help", "Open job 1 rich", "Open job 2 toy", "Pause", "Stop"):
+            assert title in titles, title
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        await pilot.press(*"open job 2")
+        await wait_for(pilot, lambda: app.screen.query("CommandList") and
+                       app.screen.query_one("CommandList").option_count > 0, what="palette hits")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, JobScreen), what="job screen from the palette")
+        assert app.screen.job_id == 2
+        job_titles = [c.title for c in app.get_system_commands(app.screen)]
+        assert "Export best K" in job_titles and "Stage 2 (not available yet)" in job_titles
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        await pilot.press(*"trials/log")
+        await wait_for(pilot, lambda: app.screen.query("CommandList") and
+                       app.screen.query_one("CommandList").option_count > 0, what="palette hits")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, JobScreen)
+                       and app.screen.query_one("#switcher").current == "events", what="palette action")
+
+
+# ---- the new job screen --------------------------------------------------------------------------------
+
+def test_new_job_validation_gives_the_cli_s_messages(tmp_path, no_torch):
+    job = toy_job(tmp_path, max_trials=3)
+    for overrides, cli in (({"max_trials": "0"}, ["--max-trials", "0"]),
+                           ({"parallel": "0"}, ["--parallel", "0"])):
+        with pytest.raises(Exception) as raised:
+            check_job(job, **overrides)
+        result = nasapp_cli("run", str(job), *cli, "--db", str(tmp_path / "x.db"))
+        assert result.returncode != 0
+        assert result.stderr.strip() == f"error: {raised.value}"
+    with pytest.raises(Exception, match="unknown strategy 'nope'"):
+        check_job(job, strategy="nope")
+    checked = check_job(job, name="renamed", max_trials="7", parallel="auto", strategy="evolution")
+    assert (checked.spec.name, checked.spec.search.max_trials, checked.spec.strategy.name) == \
+        ("renamed", 7, "evolution")
+    assert checked.space_size == 93
+    # what the screen writes for the runner reads back as the same job
+    import tomllib
+
+    again = parse_job(tomllib.loads(to_toml(checked.spec.model_dump(mode="json", exclude_none=True))))
+    assert again == checked.spec
+
+
+@run_async
+async def test_new_job_screen_validates_and_launches_a_detached_runner(tmp_path, no_torch):
+    jobs = tmp_path / "jobs"
+    jobs.mkdir()
+    toy_job(jobs, max_trials=3, sleep=0.3)
+    db = tmp_path / "nasapp.db"
+    app = make_app(db, tmp_path, new_job_dirs=[jobs])
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("n")
+        screen = app.screen
+        assert isinstance(screen, NewJobScreen)
+        options = screen.query_one("#files")
+        assert [s.label for s in screen.sources] == ["built-in demo", "jobs/job.toml"]
+        assert screen.checked is not None and screen.checked.spec.name == "demo-digits-mnasnet"
+        await pilot.press("down", "enter")  # the toy job file
+        assert screen.query_one("#name").value == "toy" and options is not None
+        screen.query_one("#max_trials").value = "0"
+        await pilot.pause()
+        assert screen.checked is None and "search.max_trials" in str(screen.query_one("#errors").render())
+        await pilot.press("ctrl+r")
+        assert isinstance(app.screen, NewJobScreen)  # an invalid job is not launched
+        screen.query_one("#max_trials").value = "3"
+        screen.query_one("#name").value = "from-the-tui"
+        await pilot.pause()
+        assert screen.checked is not None
+        await pilot.press("ctrl+r")
+        await pilot.pause()
+        assert isinstance(app.screen, JobsScreen)
+        process, job_file, log = screen.launched
+        assert job_file.is_file()
+        await wait_for(pilot, lambda: app.screen.query_one(VirtualTable).row_count == 1, timeout=30,
+                       what="the launched job on the jobs screen")
+    # the dashboard is closed: the runner goes on by itself and finishes the job
+    assert process.wait(timeout=60) == 0, log.read_text()
+    store = Store(db)
+    (job,) = store.jobs()
+    assert job["name"] == "from-the-tui" and job["status"] == "finished" and job["max_trials"] == 3
+
+
+# ---- live: a real search running beside the dashboard --------------------------------------------------
+
+@pytest.fixture
+def live_job(tmp_path, no_torch):
+    """`nasapp run` of a slow toy job in its own process (about 25 s unless stopped)."""
+    db = tmp_path / "live.db"
+    job = toy_job(tmp_path, max_trials=50, parallel=1, sleep=0.5)
+    exe = Path(sys.executable).parent / "nasapp"
+    process = subprocess.Popen([str(exe), "run", str(job), "--db", str(db)], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if db.exists():
+            with sqlite3.connect(db) as conn:
+                if conn.execute("SELECT COUNT(*) FROM jobs WHERE runner_pid IS NOT NULL").fetchone()[0]:
+                    break
+        time.sleep(0.1)
+    yield db, process
+    for pid_process in [process]:
+        if pid_process.poll() is None:
+            os.killpg(pid_process.pid, signal.SIGTERM)
+            pid_process.wait(timeout=20)
+    store = Store(db)
+    for job_row in store.jobs():  # a runner the dashboard started (resume) is stopped too
+        if job_row["runner_pid"]:
+            try:
+                os.kill(job_row["runner_pid"], signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+
+
+@run_async
+async def test_live_refresh_and_pause_resume_stop_through_the_commands_table(live_job, tmp_path):
+    db, process = live_job
+    store = Store(db)
+    app = make_app(db, tmp_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = app.screen
+        line = lambda: screen.lines[1]  # noqa: E731
+        await wait_for(pilot, lambda: line().done >= 1, what="a first finished trial")
+        first = line().done
+        await wait_for(pilot, lambda: line().done > first, what="the trial count growing")
+        assert line().status == "running" and line().eta_s is not None
+
+        await pilot.press("p")
+        await wait_for(pilot, lambda: line().status == "paused", what="paused")
+        commands = store.db.execute("SELECT command FROM commands").fetchall()
+        assert [c[0] for c in commands] == ["pause"]
+        await pilot.press("r")
+        await wait_for(pilot, lambda: line().status == "running", what="running again")
+
+        app.open_job(1)  # the job screen follows the run live too
+        await pilot.pause()
+        job_screen = app.screen
+        table = job_screen.query_one("#trials", VirtualTable)
+        rows = table.row_count
+        await wait_for(pilot, lambda: table.row_count > rows, what="new trials in the table")
+        await wait_for(pilot, lambda: store.trials(1, "running"), what="a running trial")
+        app.open_trial(1, store.trials(1, "running")[-1]["id"])  # its screen follows it until it ends
+        await pilot.pause()
+        trial_screen = app.screen
+        await wait_for(pilot, lambda: trial_screen.trial["status"] == "succeeded"
+                       and len(trial_screen.query_one(LearningCurve).series.get("accuracy", ([], []))[0]) == 3
+                       and any("trained" in line for line in trial_screen.query_one("#log").lines),
+                       what="the running trial to finish on its screen")
+        assert "succeeded" in str(trial_screen.query_one("#title").render())
+        await pilot.press("escape")
+        await pilot.press("s")
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("y")
+        await wait_for(pilot, lambda: job_screen.job["status"] == "stopped", what="stopped")
+        assert process.wait(timeout=20) == 130
+        assert "stopped" in str(job_screen.query_one("#summary").render())
+
+        await pilot.press("r")  # a stopped job resumes in a new detached runner
+        await wait_for(pilot, lambda: job_screen.job["status"] == "running"
+                       and job_screen.job["runner_pid"] not in (None, process.pid), what="resumed")
+        await pilot.press("s", "y")
+        await wait_for(pilot, lambda: job_screen.job["status"] == "stopped", what="stopped again")
+    assert store.job(1)["status"] == "stopped"
+    assert [c[0] for c in store.db.execute("SELECT command FROM commands ORDER BY id").fetchall()] == \
+        ["pause", "resume", "stop", "stop"]
+
+
+@run_async
+async def test_commands_are_refused_for_jobs_without_a_runner(real_store, store_copy, tmp_path):
+    app = make_app(store_copy, tmp_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("p")
+        await pilot.press("s", "y")
+        await pilot.press("r")
+        messages = [n.message for n in app._notifications]
+        assert "job 2 is not running (finished)" in messages
+        assert "job 2 already finished its 5 trials" in messages
+    assert Store(store_copy).db.execute("SELECT COUNT(*) FROM commands").fetchone()[0] == 0
+
+
+# ---- pieces --------------------------------------------------------------------------------------------
+
+def test_thinning_keeps_one_point_per_cell_and_the_extremes():
+    xs = [float(i) for i in range(10_000)]
+    ys = [((i * 7919) % 1000) / 1000 for i in range(10_000)]
+    tx, ty = thin_points(xs, ys, 80, 20)
+    assert len(tx) <= 80 * 20 + 4
+    assert min(ty) == min(ys) and max(ty) == max(ys) and tx[0] == 0 and tx[-1] == 9_999
+    assert thin_points(xs[:50], ys[:50], 80, 20, keep=200) == (xs[:50], ys[:50])
+    assert running_best([0, 1, 2, 3], [0.5, 0.4, 0.7, 0.6]) == ([0, 2, 2, 3], [0.5, 0.5, 0.7, 0.7])
+    assert running_best([0, 1], [0.5, 0.4], "min") == ([0, 1, 1], [0.5, 0.5, 0.4])
+
+
+def test_the_trials_model_reads_only_what_changed(real_store):
+    store = Store(real_store)
+    model = TrialsModel(store.job(1))
+    assert model.update(store) and len(model.rows) == 14 and not model.open_ids
+    assert not model.update(store)  # nothing new: nothing changed
+    assert model.metric_keys == ["accuracy", "latency_ms", "params"]
+
+
+# ---- snapshots -----------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def snapshot_store(real_store, tmp_path_factory) -> Path:
+    """A copy of the real store with its clocks, devices and logs made fixed, so pictures are stable."""
+    folder = tmp_path_factory.mktemp("tui-snapshot")
+    shutil.copy(real_store, folder / "nasapp.db")
+    conn = sqlite3.connect(folder / "nasapp.db")
+    base = 1_700_000_000.0
+    conn.execute("UPDATE jobs SET created_at = ?, updated_at = ?, started_at = ?, finished_at = ? + 42 * id",
+                 (base, base, base, base))
+    conn.execute("UPDATE trials SET device = 'cpu0', created_at = ? + number, started_at = ? + number,"
+                 " finished_at = ? + number + 1.5", (base, base, base))
+    conn.commit()
+    conn.close()
+    store = Store(folder / "nasapp.db")
+    for trial in store.trials(1):
+        log = store.trial_dir(1, trial["number"]) / "trial.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        log.write_text(f"=== trial {trial['number']} ===\ntrained {trial['arch']}\n")
+    store.close()
+    return folder / "nasapp.db"
+
+
+def snapshot_app(db: Path, tmp_path: Path, **kwargs) -> NasApp:
+    app = NasApp(db, refresh_s=3600, export_root=tmp_path, **kwargs)
+    app.sub_title = "nasapp.db"
+    return app
+
+
+def test_snapshot_jobs_screen(snap_compare, snapshot_store, tmp_path):
+    assert snap_compare(snapshot_app(snapshot_store, tmp_path), terminal_size=(80, 24))
+
+
+def test_snapshot_job_screen_80x24(snap_compare, snapshot_store, tmp_path):
+    assert snap_compare(snapshot_app(snapshot_store, tmp_path), press=["down", "enter"],
+                        terminal_size=(80, 24))
+
+
+def test_snapshot_job_screen_wide(snap_compare, snapshot_store, tmp_path):
+    assert snap_compare(snapshot_app(snapshot_store, tmp_path), press=["down", "enter"],
+                        terminal_size=(160, 48))
+
+
+def test_snapshot_trial_screen(snap_compare, snapshot_store, tmp_path):
+    assert snap_compare(snapshot_app(snapshot_store, tmp_path), press=["down", "enter", "down", "enter"],
+                        terminal_size=(80, 24))
+
+
+def test_snapshot_new_job_screen(snap_compare, snapshot_store, tmp_path):
+    jobs = tmp_path / "examples"
+    jobs.mkdir()
+    (jobs / "job.toml").write_text(toy_job(tmp_path, max_trials=3).read_text().replace(str(TOY), "toy.py"))
+    shutil.copy(TOY, jobs / "toy.py")
+    assert snap_compare(snapshot_app(snapshot_store, tmp_path, new_job_dirs=[jobs]), press=["n"],
+                        terminal_size=(80, 24))
