@@ -47,14 +47,22 @@ def visible_gpus() -> list[int]:
     return [i for i, line in enumerate(out.splitlines()) if line.startswith("GPU ")]
 
 
-def plan_slots(devices: str | list[int], parallel: int | str) -> list[Slot]:
+def training_cores(reserved: list[int] | None) -> list[int] | None:
+    """The cores left for training when some are reserved for latency measurement (None: all of them)."""
+    if not reserved or not hasattr(os, "sched_getaffinity"):
+        return None
+    free = sorted(os.sched_getaffinity(0) - set(reserved))
+    return free or None  # every core reserved: share them rather than starve training
+
+
+def plan_slots(devices: str | list[int], parallel: int | str, cores: list[int] | None = None) -> list[Slot]:
     gpus = _gpus_for(devices)
     if gpus:
         count = len(gpus) if parallel == "auto" else int(parallel)
         return [Slot(i, "cuda", gpus[i % len(gpus)]) for i in range(count)]
-    cores = os.cpu_count() or 1
-    count = min(2, cores) if parallel == "auto" else int(parallel)
-    return [Slot(i, "cpu", None, max(1, cores // count)) for i in range(count)]
+    cores_n = len(cores) if cores else os.cpu_count() or 1
+    count = min(2, cores_n) if parallel == "auto" else int(parallel)
+    return [Slot(i, "cpu", None, max(1, cores_n // count)) for i in range(count)]
 
 
 def _gpus_for(devices: str | list[int]) -> list[int]:

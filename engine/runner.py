@@ -16,7 +16,7 @@ from typing import Any
 from nasapp.engine.errors import NasappError
 from nasapp.engine.jobspec import JobSpec
 from nasapp.engine.latency.gate import LatencyGate
-from nasapp.engine.pool import WorkerPool, WorkerProcess, plan_slots
+from nasapp.engine.pool import WorkerPool, WorkerProcess, plan_slots, training_cores
 from nasapp.engine.reward import compose_reward
 from nasapp.engine.spaces import Space
 from nasapp.engine.strategies import Strategy, make_strategy
@@ -87,7 +87,8 @@ class Runner:
     # ---- the main loop ---------------------------------------------------------------------------
     def run(self) -> str:
         """Run until max_trials trials finished, the job is stopped, or the failure policy ends it."""
-        slots = plan_slots(self.spec.search.devices, self.spec.search.parallel)  # bad devices: fail first
+        cores = training_cores(self.spec.latency.pin_cores if self.spec.latency.enabled else None)
+        slots = plan_slots(self.spec.search.devices, self.spec.search.parallel, cores)  # bad devices: fail first
         self._replay_history()
         self.pending = self.store.requeue_unfinished(self.job_id)
         self._load_tallies()
@@ -96,7 +97,8 @@ class Runner:
         resumed = " (resumed)" if self.seq else ""
         self.store.add_event(self.job_id, f"runner {os.getpid()} started{resumed}")
         job_dir = self.store.runs_dir / f"job-{self.job_id}"
-        self.pool = WorkerPool(slots, job_dir / "workers.log")
+        env = {"NASAPP_CPU_AFFINITY": ",".join(map(str, cores))} if cores else {}
+        self.pool = WorkerPool(slots, job_dir / "workers.log", env)
         self.latency = self._latency_service(job_dir)
         self.gate = LatencyGate.for_job(self.spec, self.space) if self.latency is not None else None
         if self.gate is not None:

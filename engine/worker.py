@@ -195,6 +195,8 @@ def main() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C belongs to the runner
     _die_with_parent()
     channel = Channel(int(os.environ["NASAPP_RESULT_FD"]))
+    if os.environ.get("NASAPP_CPU_AFFINITY"):  # keep off the cores reserved for latency measurement
+        os.sched_setaffinity(0, {int(core) for core in os.environ["NASAPP_CPU_AFFINITY"].split(",")})
     try:
         device = _setup_threads()
     except NasappError as error:

@@ -176,3 +176,15 @@ def test_ctrl_c_cancels_running_trials_and_resume_finishes_the_total(tmp_path):
 
     nasapp_cli("resume", str(job_id), "--db", str(db), check=True)
     assert len(_finished(store, job_id)) == 10 and len(store.trials(job_id)) == 10
+
+
+def test_workers_keep_off_the_cores_reserved_for_latency(tmp_path):
+    if len(os.sched_getaffinity(0)) < 2:
+        import pytest
+
+        pytest.skip("needs 2 cores")
+    job = toy_job(tmp_path, trainer="affinity", max_trials=2,
+                  extra='[latency]\ndevice = "cpu-ort"\npin_cores = [1]')
+    store, job_id, _ = run_job(tmp_path, job)
+    for t in store.trials(job_id):
+        assert t["metrics"]["first_core"] != 1.0 and t["metrics"]["cores"] == len(os.sched_getaffinity(0)) - 1
