@@ -139,6 +139,9 @@ def _print_outcome(summary: dict[str, Any]) -> None:
               f" in {summary['elapsed_s']:.0f} s")
     if summary["message"]:
         out.print(summary["message"], markup=False)
+    if summary.get("latency_predictor_within_10pct") is not None:
+        out.print(f"latency predictor: {summary['latency_predictor_within_10pct']:.0%} of its predictions"
+                  " within ±10% of the measurement")
     best = summary["best"]
     if best:
         metric = summary["reward"]["metric"]

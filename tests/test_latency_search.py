@@ -54,3 +54,22 @@ def test_the_gate_skips_candidates_predicted_far_over_target():
     assert gate.skip_reason(gate.predict(fast)) is None
     assert predictor_accuracy([{"metrics": {"predicted_latency_ms": 1.0, "latency_ms": 1.05}},
                                {"metrics": {"predicted_latency_ms": 1.0, "latency_ms": 2.0}}]) == 0.5
+
+
+def test_search_timed_by_a_custom_device_command(tmp_path):
+    device = tmp_path / "device.py"
+    device.write_text("import os, sys\nprint('timing', sys.argv[-1])\nprint(os.path.getsize(sys.argv[-1]) / 1e5)\n")
+    raw = {
+        "name": "custom-device", "seed": 0, "space": {"prebuilt": "mlp"}, "data": {"kind": "digits"},
+        "trainer": {"steps": 10, "eval_every": 10}, "strategy": {"name": "random"},
+        "search": {"max_trials": 2, "parallel": 2, "devices": "cpu"},
+        "reward": {"metric": "accuracy", "latency_target_ms": 5.0},
+        "latency": {"command": ["python", "device.py"]},
+    }
+    store = Store(tmp_path / "nasapp.db")
+    job_id = create_job(store, parse_job(raw, base=tmp_path))
+    assert Runner(store, job_id).run() == "finished"
+    for t in store.trials(job_id, "succeeded"):
+        onnx = store.trial_dir(job_id, t["number"]) / "model.onnx"
+        assert t["metrics"]["latency_ms"] == pytest.approx(onnx.stat().st_size / 1e5)
+        assert t["reward"] == pytest.approx(t["metrics"]["accuracy"] * latency_factor(t["metrics"]["latency_ms"], 5.0))
