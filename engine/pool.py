@@ -12,13 +12,13 @@ import selectors
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from nasapp.engine.errors import NasappError
+from nasapp.engine.python_command import module_command
 
 
 @dataclass(frozen=True)
@@ -122,7 +122,7 @@ class WorkerPool:
             env["CUDA_VISIBLE_DEVICES"] = ""
         with open(self.log_path, "ab") as log:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "nasapp.engine.worker"], stdin=subprocess.PIPE, stdout=log,
+                module_command("nasapp.engine.worker"), stdin=subprocess.PIPE, stdout=log,
                 stderr=log, pass_fds=(write_fd,), env=env, start_new_session=False,
             )
         os.close(write_fd)
@@ -176,7 +176,8 @@ class WorkerPool:
             code = worker.proc.wait()
         trial = worker.trial
         self.workers[self.workers.index(worker)] = self._spawn(worker.slot)
-        return {"type": "died", "trial": trial, "returncode": code, "description": describe_exit(code)}
+        description = f"{describe_exit(code)} (worker log: {self.log_path})"
+        return {"type": "died", "trial": trial, "returncode": code, "description": description}
 
     def kill(self, worker: WorkerProcess) -> None:
         """Kill a worker (timeout, cancel); poll() then reports it as died and replaces it."""

@@ -78,3 +78,14 @@ def test_spaces_lists_the_prebuilt_spaces():
     detail = nasapp_cli("spaces", "mnasnet", check=True).stdout
     assert "blocks[*].kernel" in detail
     assert nasapp_cli("spaces", "resnet").returncode == 2
+
+
+def test_a_search_runs_from_a_folder_holding_another_nasapp_package(tmp_path):
+    """Run from a clone's root, the repository's own nasapp/ folder must not shadow the installed package."""
+    decoy = tmp_path / "cwd" / "nasapp"
+    decoy.mkdir(parents=True)
+    (decoy / "__init__.py").write_text("")
+    db = str(tmp_path / "cwd.db")
+    nasapp_cli("run", str(toy_job(tmp_path, max_trials=2)), "--db", db, check=True, cwd=decoy.parent)
+    (job,) = json.loads(nasapp_cli("ls", "--json", "--db", db).stdout)
+    assert job["counts"]["succeeded"] == 2, job

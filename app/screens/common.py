@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from nasapp.app.progress import format_duration
 from nasapp.engine.jobs import effective_status, runner_alive
+from nasapp.engine.python_command import module_command
 from nasapp.store import Store
 from nasapp.store.queries import empty_stats, finished_count
 
@@ -99,7 +100,7 @@ def nasapp_command() -> list[str]:
     script = Path(sys.executable).parent / "nasapp"
     if script.is_file() and os.access(script, os.X_OK):
         return [str(script)]
-    return [sys.executable, "-m", "nasapp.app.cli"]
+    return module_command("nasapp.app.cli")
 
 
 def launch_detached(args: list[str], log_path: Path) -> subprocess.Popen:

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from nasapp.engine.errors import NasappError
+from nasapp.engine.python_command import module_command
 
 log = logging.getLogger(__name__)
 
@@ -184,7 +185,7 @@ class LatencyService:
         if self._log_file is None:
             self._log_file = open(self.log_path, "ab")  # noqa: SIM115 - kept open for the process's life
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "nasapp.engine.latency.service"],
+            module_command("nasapp.engine.latency.service"),
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log_file,
             env={**os.environ, "PYTHONUNBUFFERED": "1"})
         self._buffer = b""
