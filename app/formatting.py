@@ -6,10 +6,13 @@ import json
 from typing import Any
 
 
-def _inline(value: Any) -> str:
+def inline_value(value: Any) -> str:
+    """A JSON value on one line: dicts as `k=v` pairs, strings, booleans and null as JSON."""
     if isinstance(value, dict):
-        return " ".join(f"{k}={_inline(v)}" for k, v in value.items())
-    return json.dumps(value) if isinstance(value, str | list) else str(value)
+        return " ".join(f"{k}={inline_value(v)}" for k, v in value.items())
+    if isinstance(value, list):
+        return "[" + ", ".join(inline_value(v) for v in value) + "]"
+    return json.dumps(value) if isinstance(value, str | bool) or value is None else str(value)
 
 
 def arch_lines(arch: Any) -> list[str]:
@@ -19,7 +22,7 @@ def arch_lines(arch: Any) -> list[str]:
     lines = []
     for key, value in arch.items():
         if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
-            lines += [f"{key}[{i}]: {_inline(v)}" for i, v in enumerate(value)]
+            lines += [f"{key}[{i}]: {inline_value(v)}" for i, v in enumerate(value)]
         else:
-            lines.append(f"{key}: {_inline(value)}")
+            lines.append(f"{key}: {inline_value(value)}")
     return lines

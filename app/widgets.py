@@ -60,6 +60,19 @@ class LazyRows(Sequence):
         return self.make(self.keys[index])
 
 
+class _RowMessage(Message):
+    """A message about one row of a VirtualTable (its key)."""
+
+    def __init__(self, table: VirtualTable, key: Any) -> None:
+        super().__init__()
+        self.table = table
+        self.key = key
+
+    @property
+    def control(self) -> VirtualTable:
+        return self.table
+
+
 class VirtualTable(ScrollView, can_focus=True):
     """A read-only table that renders only the rows on screen.
 
@@ -105,29 +118,11 @@ class VirtualTable(ScrollView, can_focus=True):
         Binding("right", "scroll_right", show=False),
     ]
 
-    class Selected(Message):
+    class Selected(_RowMessage):
         """Enter (or a click on the highlighted row) on a row."""
 
-        def __init__(self, table: VirtualTable, key: Any) -> None:
-            super().__init__()
-            self.table = table
-            self.key = key
-
-        @property
-        def control(self) -> VirtualTable:
-            return self.table
-
-    class Highlighted(Message):
+    class Highlighted(_RowMessage):
         """The cursor moved to another row."""
-
-        def __init__(self, table: VirtualTable, key: Any) -> None:
-            super().__init__()
-            self.table = table
-            self.key = key
-
-        @property
-        def control(self) -> VirtualTable:
-            return self.table
 
     class HeaderClicked(Message):
         """A click on a column's header (screens sort by it)."""

@@ -72,6 +72,11 @@ def effective_status(job: dict[str, Any]) -> str:
     return job["status"]
 
 
+def _measures_latency(job: dict[str, Any]) -> bool:
+    latency = job["spec"].get("latency") or {}
+    return latency.get("device", "none") != "none" or bool(latency.get("command"))
+
+
 def summarize(store: Store, job: dict[str, Any], best_k: int = 1) -> dict[str, Any]:
     counts = store.counts(job["id"])
     direction = job["spec"].get("reward", {}).get("direction", "max")
@@ -85,7 +90,8 @@ def summarize(store: Store, job: dict[str, Any], best_k: int = 1) -> dict[str, A
 
     return {
         "id": job["id"], "name": job["name"], "status": effective_status(job),
-        "latency_predictor_within_10pct": predictor_accuracy(store.trials(job["id"], "succeeded")),
+        "latency_predictor_within_10pct": predictor_accuracy(store.trials(job["id"], "succeeded"))
+        if _measures_latency(job) else None,
         "max_trials": job["max_trials"], "finished": sum(counts[s] for s in FINISHED), "counts": counts,
         "best": best[0] if best else None, "top": best, "elapsed_s": round(elapsed, 1),
         "strategy": job["spec"]["strategy"]["name"], "space": job["spec"]["space"],

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -14,6 +13,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Log, Static, Tree
 from textual.widgets.tree import TreeNode
 
+from nasapp.app.formatting import inline_value
 from nasapp.app.progress import format_duration
 from nasapp.app.screens.common import fmt_metric, fmt_number, tail_lines
 from nasapp.app.widgets import LearningCurve
@@ -24,14 +24,6 @@ if TYPE_CHECKING:
 
 LOG_LINES = 400
 BIG_TREE = 30  # nodes: above this, the items of lists start folded (their summary on one line)
-
-
-def _inline(value: Any) -> str:
-    if isinstance(value, dict):
-        return " ".join(f"{k}={_inline(v)}" for k, v in value.items())
-    if isinstance(value, list):
-        return "[" + ", ".join(_inline(v) for v in value) + "]"
-    return json.dumps(value) if isinstance(value, str | bool) or value is None else str(value)
 
 
 def _count(value: Any) -> int:
@@ -48,14 +40,14 @@ def fill_tree(node: TreeNode, value: Any, big: bool) -> None:
     for key, child in items:
         label = f"[{key}]" if isinstance(key, int) else str(key)
         if isinstance(child, dict) and child:
-            branch = node.add(f"{escape(label)}  [dim]{escape(_inline(child))}[/dim]" if isinstance(key, int)
+            branch = node.add(f"{escape(label)}  [dim]{escape(inline_value(child))}[/dim]" if isinstance(key, int)
                               else escape(label), expand=not (big and isinstance(key, int)))
             fill_tree(branch, child, big)
         elif isinstance(child, list) and child and any(isinstance(c, dict | list) for c in child):
             branch = node.add(f"{escape(label)} ({len(child)})", expand=True)
             fill_tree(branch, child, big)
         else:
-            text = "{}" if isinstance(child, dict) else _inline(child)
+            text = "{}" if isinstance(child, dict) else inline_value(child)
             node.add_leaf(f"{escape(label)}: [b]{escape(text)}[/b]")
 
 
@@ -155,7 +147,7 @@ class TrialScreen(Screen):
         if isinstance(arch, dict | list):
             fill_tree(tree.root, arch, _count(arch) > BIG_TREE)
         else:
-            tree.root.add_leaf(escape(_inline(arch)))
+            tree.root.add_leaf(escape(inline_value(arch)))
         tree.root.expand()
         self._version = None
         self.refresh_data(force=True)
