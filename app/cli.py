@@ -82,9 +82,9 @@ def run(
     Prints the job's id on its first line, then a live progress line. Ctrl-C stops gracefully (running
     trials are cancelled); `nasapp resume JOB` continues to the same total.
     """
-    from nasapp.engine.demo import demo_job
-    from nasapp.engine.jobs import create_job
-    from nasapp.engine.jobspec import apply_overrides, load_job, parse_job
+    from nasapp.engine.jobs.demo import demo_job
+    from nasapp.engine.jobs.spec import apply_overrides, load_job, parse_job
+    from nasapp.engine.jobs.validation import create_job
 
     overrides = {"max_trials": max_trials, "parallel": parallel, "seed": seed}
     if job_file is None:
@@ -101,7 +101,7 @@ def run(
 @app.command()
 def resume(job: JobArg, db: DbOption = None) -> None:
     """Continue a stopped or interrupted job to its max_trials (runs again the trials that were running)."""
-    from nasapp.engine.jobs import runner_alive
+    from nasapp.engine.jobs.liveness import runner_alive
 
     store = _store(db)
     found = _job(store, job)
@@ -116,8 +116,8 @@ def resume(job: JobArg, db: DbOption = None) -> None:
 def _follow(store, job_id: int) -> None:
     """Run the job in this process with a live progress line; print the outcome; exit non-zero on failure."""
     from nasapp.app.progress import ProgressLine
-    from nasapp.engine.jobs import summarize
-    from nasapp.engine.runner import Runner
+    from nasapp.engine.execution.runner import Runner
+    from nasapp.engine.results.summary import summarize
 
     line = ProgressLine()
     try:
@@ -156,7 +156,7 @@ def _print_outcome(summary: dict[str, Any]) -> None:
 @app.command()
 def stop(job: JobArg, db: DbOption = None) -> None:
     """Ask a running job to stop (running trials are cancelled; `nasapp resume` continues it)."""
-    from nasapp.engine.jobs import runner_alive
+    from nasapp.engine.jobs.liveness import runner_alive
 
     store = _store(db)
     found = _job(store, job)
@@ -179,7 +179,7 @@ def stop(job: JobArg, db: DbOption = None) -> None:
 def list_jobs(as_json: JsonOption = False, db: DbOption = None) -> None:
     """List the jobs in the store."""
     from nasapp.app.progress import format_duration
-    from nasapp.engine.jobs import summarize
+    from nasapp.engine.results.summary import summarize
 
     store = _store(db)
     summaries = [summarize(store, job) for job in store.jobs()]
@@ -205,7 +205,7 @@ def show(
     db: DbOption = None,
 ) -> None:
     """A job's summary and its best trials."""
-    from nasapp.engine.jobs import summarize
+    from nasapp.engine.results.summary import summarize
 
     store = _store(db)
     summary = summarize(store, _job(store, job), best_k=top)
@@ -319,7 +319,7 @@ def _size_text(size: int) -> str:
 
 
 def _send_command(job: str, db: Path | None, command: str) -> None:
-    from nasapp.engine.jobs import runner_alive
+    from nasapp.engine.jobs.liveness import runner_alive
 
     store = _store(db)
     found = _job(store, job)

@@ -17,7 +17,7 @@ def export_command(store: Any, job: dict[str, Any], trial: int | None, best: int
     Prints one block per trial with its files and the ONNX Runtime check (PASS/FAIL). Raises NasappError
     after writing everything when a check failed, so scripts see a non-zero exit.
     """
-    from nasapp.engine.export import best_trial_numbers, export_trials
+    from nasapp.engine.results.export import best_trial_numbers, export_trials
 
     if (trial is None) == (best is None):
         raise NasappError("give exactly one of --trial N (one trial) or --best K (the K best by reward)")

@@ -10,7 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 from nasapp.engine.errors import NasappError
-from nasapp.engine.pareto import metric_direction, metric_value, pareto_front
+from nasapp.engine.rewards.pareto import metric_direction, metric_value, pareto_front
 
 TIMED = ("latency_ms", "latency_p90_ms", "memory_mb", "flops")
 ARCH_WIDTH = 40

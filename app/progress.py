@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import time
 
-from nasapp.engine.runner import Progress
+from nasapp.engine.execution.runner import Progress
 
 
 def format_duration(seconds: float) -> str:

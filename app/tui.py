@@ -133,7 +133,7 @@ class NasApp(App):
     @work(thread=True, group="export")
     def _export(self, job_id: int, numbers: list[int], out: Path) -> list:
         from nasapp.engine.errors import NasappError
-        from nasapp.engine.export import export_trials
+        from nasapp.engine.results.export import export_trials
 
         store = Store(self.store.path)  # this thread's own connection
         try:

@@ -37,9 +37,9 @@ from typing import Any
 
 import optuna
 
-from nasapp.engine.jobs import create_job
-from nasapp.engine.jobspec import parse_job
-from nasapp.engine.runner import Progress, Runner
+from nasapp.engine.execution.runner import Progress, Runner
+from nasapp.engine.jobs.spec import parse_job
+from nasapp.engine.jobs.validation import create_job
 from nasapp.store import Store
 
 HERE = Path(__file__).resolve().parent

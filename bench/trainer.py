@@ -35,8 +35,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from nasapp.engine.context import TrialContext
-from nasapp.engine.data import Dataset, load_dataset
+from nasapp.engine.data.loaders import Dataset, load_dataset
+from nasapp.engine.execution.context import TrialContext
 from nasapp.engine.trainers.classification import train
 
 LR, MOMENTUM, WEIGHT_DECAY = 0.05, 0.9, 5e-4

@@ -43,8 +43,8 @@ import numpy as np
 from nasapp.app.screens.job import JobScreen, TrialsModel
 from nasapp.app.tui import NasApp
 from nasapp.app.widgets import ParetoChart, SearchCurve, VirtualTable
-from nasapp.engine.demo import demo_job
-from nasapp.engine.jobspec import parse_job
+from nasapp.engine.jobs.demo import demo_job
+from nasapp.engine.jobs.spec import parse_job
 from nasapp.engine.spaces.prebuilt import get_prebuilt
 from nasapp.store import Store
 

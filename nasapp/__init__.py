@@ -6,9 +6,9 @@ The public API: the search-space language, the trainer context, and the command-
     space = nas.space({"width": nas.choice([32, 64]), "depth": nas.integer(1, 4)})
 """
 
-from nasapp.engine.context import TrialContext
 from nasapp.engine.errors import NasappError, SpaceError, TrialFailed
-from nasapp.engine.script_api import report, trial
+from nasapp.engine.execution.context import TrialContext
+from nasapp.engine.execution.script_api import report, trial
 from nasapp.engine.spaces import Space, boolean, choice, floating, integer, repeat, space
 
 __version__ = "0.1.0"

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 import torch
 
-from nasapp.engine.context import TrialContext
-from nasapp.engine.data import Dataset, load_dataset
+from nasapp.engine.data.loaders import Dataset, load_dataset
 from nasapp.engine.errors import NasappError, TrialFailed
+from nasapp.engine.execution.context import TrialContext
 from nasapp.engine.trainers.classification import Settings, train
 
 

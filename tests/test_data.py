@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from nasapp.engine.data import Dataset, load_dataset
+from nasapp.engine.data.loaders import Dataset, load_dataset
 from nasapp.engine.errors import NasappError
 
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from nasapp.engine.jobs import create_job
-from nasapp.engine.jobspec import apply_overrides, parse_job, read_job_file
-from nasapp.engine.runner import Runner
+from nasapp.engine.execution.runner import Runner
+from nasapp.engine.jobs.spec import apply_overrides, parse_job, read_job_file
+from nasapp.engine.jobs.validation import create_job
 from nasapp.store import Store
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"

@@ -14,12 +14,12 @@ from conftest import TOY
 from rich.console import Console
 
 from nasapp.app.export_command import export_command
-from nasapp.engine.data import load_dataset
+from nasapp.engine.data.loaders import load_dataset
 from nasapp.engine.errors import NasappError
-from nasapp.engine.export import export_trials
-from nasapp.engine.jobs import create_job
-from nasapp.engine.jobspec import parse_job
-from nasapp.engine.runner import Runner
+from nasapp.engine.execution.runner import Runner
+from nasapp.engine.jobs.spec import parse_job
+from nasapp.engine.jobs.validation import create_job
+from nasapp.engine.results.export import export_trials
 from nasapp.store import Store
 
 ort = pytest.importorskip("onnxruntime")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from conftest import nasapp_cli
 
-from nasapp.engine.pool import plan_slots, visible_gpus
+from nasapp.engine.execution.pool import plan_slots, visible_gpus
 
 pytestmark = pytest.mark.gpu
 needs_gpu = pytest.mark.skipif(not visible_gpus(), reason="no NVIDIA GPU visible (nvidia-smi / CUDA_VISIBLE_DEVICES)")

@@ -18,7 +18,7 @@ from torch import nn
 
 from nasapp.app.latency_command import latency_command, parse_shape
 from nasapp.engine.errors import NasappError, SpaceError
-from nasapp.engine.jobspec import LatencySpec
+from nasapp.engine.jobs.spec import LatencySpec
 from nasapp.engine.latency import (
     LatencyPredictor,
     LatencyService,

@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 
 import nasapp as nas
-from nasapp.engine.jobs import create_job
-from nasapp.engine.jobspec import parse_job
+from nasapp.engine.execution.runner import Runner
+from nasapp.engine.jobs.spec import parse_job
+from nasapp.engine.jobs.validation import create_job
 from nasapp.engine.latency.gate import LatencyGate, predictor_accuracy
 from nasapp.engine.latency.predictor import LatencyPredictor
-from nasapp.engine.reward import latency_factor
-from nasapp.engine.runner import Runner
+from nasapp.engine.rewards.reward import latency_factor
 from nasapp.store import Store
 
 

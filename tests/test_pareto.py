@@ -12,7 +12,7 @@ from rich.console import Console
 
 from nasapp.app.pareto_command import pareto_command, staircase
 from nasapp.engine.errors import NasappError
-from nasapp.engine.pareto import metric_direction, pareto_front
+from nasapp.engine.rewards.pareto import metric_direction, pareto_front
 from nasapp.store import Store
 
 

@@ -7,9 +7,9 @@ import math
 import pytest
 
 from nasapp.engine.errors import NasappError
-from nasapp.engine.formula import FormulaError, compile_formula
-from nasapp.engine.jobspec import LatencySpec, RewardSpec
-from nasapp.engine.reward import compose_reward, latency_factor, validate_reward_spec
+from nasapp.engine.jobs.spec import LatencySpec, RewardSpec
+from nasapp.engine.rewards.formula import FormulaError, compile_formula
+from nasapp.engine.rewards.reward import compose_reward, latency_factor, validate_reward_spec
 
 
 def spec(**fields) -> dict:

@@ -11,9 +11,9 @@ from pathlib import Path
 
 from conftest import FIXTURES, nasapp_cli, toy_job
 
-from nasapp.engine.jobs import create_job
-from nasapp.engine.jobspec import load_job
-from nasapp.engine.runner import Runner
+from nasapp.engine.execution.runner import Runner
+from nasapp.engine.jobs.spec import load_job
+from nasapp.engine.jobs.validation import create_job
 from nasapp.store import Store
 
 

@@ -38,9 +38,9 @@ from nasapp.app.widgets import (  # noqa: E402
     running_best,
     thin_points,
 )
-from nasapp.engine.jobs import create_job  # noqa: E402
-from nasapp.engine.jobspec import load_job, parse_job  # noqa: E402
-from nasapp.engine.runner import Runner  # noqa: E402
+from nasapp.engine.execution.runner import Runner  # noqa: E402
+from nasapp.engine.jobs.spec import load_job, parse_job  # noqa: E402
+from nasapp.engine.jobs.validation import create_job  # noqa: E402
 from nasapp.store import Store  # noqa: E402
 
 # A trainer with everything the screens show: intermediate reports, a measured-looking latency (so the

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nasapp.app.progress import format_duration
-from nasapp.engine.jobs import effective_status, runner_alive
-from nasapp.engine.python_command import module_command
+from nasapp.engine.execution.python_command import module_command
+from nasapp.engine.jobs.liveness import effective_status, runner_alive
 from nasapp.store import Store
 from nasapp.store.queries import empty_stats, finished_count
 

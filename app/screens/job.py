@@ -34,7 +34,7 @@ from nasapp.app.widgets import (
     TableRow,
     VirtualTable,
 )
-from nasapp.engine.pareto import metric_direction, metric_value, pareto_front
+from nasapp.engine.rewards.pareto import metric_direction, metric_value, pareto_front
 from nasapp.store import Store
 from nasapp.store.db import FINISHED, TRIAL_STATES
 from nasapp.store.queries import data_version, events_after, trial_rows

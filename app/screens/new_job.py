@@ -26,7 +26,7 @@ from textual.widgets.option_list import Option
 
 from nasapp.app.screens.common import launch_detached, launch_dir
 from nasapp.engine.errors import NasappError
-from nasapp.engine.jobspec import STRATEGIES, JobSpec, apply_overrides, parse_job, read_job_file
+from nasapp.engine.jobs.spec import STRATEGIES, JobSpec, apply_overrides, parse_job, read_job_file
 
 if TYPE_CHECKING:
     from nasapp.app.tui import NasApp
@@ -83,8 +83,8 @@ def parse_parallel(text: str) -> int | str | None:
 def check_job(path: Path | None, name: str = "", max_trials: str = "", parallel: str = "",
               strategy: str | None = None) -> Checked:
     """Validate a job source with the form's overrides; raises NasappError with the CLI's message."""
-    from nasapp.engine.demo import demo_job
-    from nasapp.engine.jobs import resolve_space
+    from nasapp.engine.jobs.demo import demo_job
+    from nasapp.engine.jobs.validation import resolve_space
 
     if path is None:
         raw, source, base = demo_job(), "built-in demo job", Path.cwd()
@@ -236,7 +236,7 @@ class NewJobScreen(Screen):
     # ---- form ------------------------------------------------------------------------------------------
     def load_source(self, source: JobSource) -> None:
         """Fill the form from a job source's own values, then validate."""
-        from nasapp.engine.demo import demo_job
+        from nasapp.engine.jobs.demo import demo_job
 
         self.source = source
         try:

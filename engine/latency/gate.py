@@ -25,7 +25,7 @@ class LatencyGate:
         if not (spec.latency.skip_predicted_over and spec.reward.latency_target_ms):
             return None
         if spec.space.prebuilt and spec.data is not None:
-            from nasapp.engine.data import load_dataset
+            from nasapp.engine.data.loaders import load_dataset
             from nasapp.engine.spaces.prebuilt import get_prebuilt
 
             data = load_dataset(spec.data.model_dump(), spec.seed)

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from nasapp.engine.errors import NasappError
-from nasapp.engine.python_command import module_command
+from nasapp.engine.execution.python_command import module_command
 
 log = logging.getLogger(__name__)
 

@@ -25,8 +25,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from nasapp.engine.context import TrialContext
 from nasapp.engine.errors import NasappError, TrialFailed
+from nasapp.engine.execution.context import TrialContext
 
 OPTIMIZERS = ("sgd", "adamw")
 DEFAULT_LR = {"sgd": 0.05, "adamw": 1e-3}

@@ -18,8 +18,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from nasapp.engine.context import TrialContext
 from nasapp.engine.errors import TrialFailed
+from nasapp.engine.execution.context import TrialContext
 
 POLL_S = 0.05
 STDERR_TAIL_LINES = 20

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from nasapp.engine.errors import NasappError
-from nasapp.engine.python_command import module_command
+from nasapp.engine.execution.python_command import module_command
 
 
 @dataclass(frozen=True)
@@ -122,7 +122,7 @@ class WorkerPool:
             env["CUDA_VISIBLE_DEVICES"] = ""
         with open(self.log_path, "ab") as log:
             proc = subprocess.Popen(
-                module_command("nasapp.engine.worker"), stdin=subprocess.PIPE, stdout=log,
+                module_command("nasapp.engine.execution.worker"), stdin=subprocess.PIPE, stdout=log,
                 stderr=log, pass_fds=(write_fd,), env=env, start_new_session=False,
             )
         os.close(write_fd)

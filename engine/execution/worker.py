@@ -21,8 +21,8 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from nasapp.engine.context import TrialContext
 from nasapp.engine.errors import NasappError, TrialFailed
+from nasapp.engine.execution.context import TrialContext
 
 _PR_SET_PDEATHSIG = 1
 
@@ -136,7 +136,7 @@ class Worker:
                 from nasapp.engine.trainers.command import command_trainer
                 self._cache[key] = command_trainer(trainer["command"])
             elif trainer.get("ref"):
-                from nasapp.engine.trainer_loading import load_ref
+                from nasapp.engine.jobs.refs import load_ref
                 self._cache[key] = load_ref(trainer["ref"])
             else:
                 from nasapp.engine.trainers.classification import train
@@ -151,7 +151,7 @@ class Worker:
 
         def load() -> Any:
             if key not in self._cache:
-                from nasapp.engine.data import load_dataset
+                from nasapp.engine.data.loaders import load_dataset
                 self._cache[key] = load_dataset(message["data"], message["data_seed"])
             return self._cache[key]
 

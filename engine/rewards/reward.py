@@ -7,7 +7,7 @@ Three forms (see docs/rewards.md):
   ``constraint = "soft"`` uses ``w = latency_weight`` on both sides of the target (alpha = beta = w, a
   faster model gains a little, a slower one loses a little); ``constraint = "hard"`` uses alpha = 0 at or
   under the target (no bonus for being faster) and beta = -1 over it (reward falls in proportion).
-- custom: ``formula`` (see :mod:`nasapp.engine.formula`) replaces both of the above.
+- custom: ``formula`` (see :mod:`nasapp.engine.rewards.formula`) replaces both of the above.
 
 ``memory_limit_mb`` applies to every form: a trial whose ``memory_mb`` is over the limit is infeasible and
 gets no reward (``reason = "constraint"``). Metrics are never changed here; the caller stores them all.
@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from nasapp.engine.errors import NasappError
-from nasapp.engine.formula import Formula, FormulaError, compile_formula
+from nasapp.engine.rewards.formula import Formula, FormulaError, compile_formula
 
 REWARD_RANGE = (1e-3, 10.0)  # |reward| outside this gets a warning (0 does not: an untrained model)
 _RANGE_TEXT = "[1e-3, 10]"

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from nasapp.engine.errors import NasappError
-from nasapp.engine.jobspec import JobSpec
+from nasapp.engine.execution.pool import WorkerPool, WorkerProcess, plan_slots, training_cores
+from nasapp.engine.jobs.spec import JobSpec
 from nasapp.engine.latency.gate import LatencyGate
-from nasapp.engine.pool import WorkerPool, WorkerProcess, plan_slots, training_cores
-from nasapp.engine.reward import compose_reward
+from nasapp.engine.rewards.reward import compose_reward
 from nasapp.engine.spaces import Space
 from nasapp.engine.strategies import Strategy, make_strategy
 from nasapp.store import Store

@@ -117,7 +117,7 @@ class _PrebuiltBuilder:
     """Rebuilds a job's models: its prebuilt space, scale and data (loaded once for all trials)."""
 
     def __init__(self, job: dict[str, Any]) -> None:
-        from nasapp.engine.data import load_dataset
+        from nasapp.engine.data.loaders import load_dataset
         from nasapp.engine.spaces.prebuilt import get_prebuilt
 
         spec = job["spec"]

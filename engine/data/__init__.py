@@ -1,0 +1,1 @@
+"""Data sets for the prebuilt trainer: the registry of data kinds and their loaders."""
