@@ -14,6 +14,7 @@ from rich.table import Table
 
 from nasapp.app.formatting import arch_lines
 from nasapp.engine.errors import NasappError
+from nasapp.store.records import Job
 
 app = typer.Typer(
     help="Neural architecture search on your own workstation.\n\n"
@@ -41,7 +42,7 @@ def _store(db: Path | None):
     return Store(db)
 
 
-def _job(store, ref: str) -> dict[str, Any]:
+def _job(store, ref: str) -> Job:
     job = store.find_job(ref)
     if job is None:
         raise NasappError(f"no job '{ref}' in {store.path} (`nasapp ls` lists the jobs)")
@@ -84,17 +85,18 @@ def run(
     """
     from nasapp.engine.jobs.demo import demo_job
     from nasapp.engine.jobs.spec import apply_overrides, load_job, parse_job
-    from nasapp.engine.jobs.validation import create_job
+    from nasapp.engine.jobs.validation import create_job, validate_job
 
     overrides = {"max_trials": max_trials, "parallel": parallel, "seed": seed}
     if job_file is None:
         spec = parse_job(apply_overrides(demo_job(), **overrides), source="built-in demo job")
     else:
         spec = load_job(job_file, **overrides)
+    checked = validate_job(spec)
     store = _store(db)
-    job_id = create_job(store, spec)
+    job_id = create_job(store, checked)
     out.print(f"job {job_id} {spec.name}: {spec.search.max_trials} trials, strategy {spec.strategy.name},"
-              f" space {spec.space.prebuilt or spec.space.ref}; store {store.path}")
+              f" space {spec.space.label}; store {store.path}", markup=False)
     _follow(store, job_id)
 
 
@@ -106,11 +108,11 @@ def resume(job: JobArg, db: DbOption = None) -> None:
     store = _store(db)
     found = _job(store, job)
     if runner_alive(found):
-        raise NasappError(f"job {found['id']} is running (runner pid {found['runner_pid']})")
-    if found["status"] == "finished":
-        raise NasappError(f"job {found['id']} already finished its {found['max_trials']} trials")
-    out.print(f"job {found['id']} {found['name']}: resuming")
-    _follow(store, found["id"])
+        raise NasappError(f"job {found.id} is running (runner pid {found.runner_pid})")
+    if found.status == "finished":
+        raise NasappError(f"job {found.id} already finished its {found.max_trials} trials")
+    out.print(f"job {found.id} {found.name}: resuming")
+    _follow(store, found.id)
 
 
 def _follow(store, job_id: int) -> None:
@@ -161,16 +163,16 @@ def stop(job: JobArg, db: DbOption = None) -> None:
     store = _store(db)
     found = _job(store, job)
     if not runner_alive(found):
-        if found["status"] in ("running", "paused"):
-            store.update_job(found["id"], status="stopped", message="runner gone; marked stopped")
-        out.print(f"job {found['id']} is not running ({store.job(found['id'])['status']})")
+        if found.status in ("running", "paused"):
+            store.update_job(found.id, status="stopped", message="runner gone; marked stopped")
+        out.print(f"job {found.id} is not running ({store.job(found.id).status})")
         return
-    store.add_command(found["id"], "stop")
+    store.add_command(found.id, "stop")
     for _ in range(100):
         time.sleep(0.1)
-        if not runner_alive(store.job(found["id"])):
+        if not runner_alive(store.job(found.id)):
             break
-    out.print(f"job {found['id']}: {store.job(found['id'])['status']}")
+    out.print(f"job {found.id}: {store.job(found.id).status}")
 
 
 # ---- ls / show -----------------------------------------------------------------------------------
@@ -314,6 +316,41 @@ def spaces(
         out.print("  " + dim.describe(), markup=False)
 
 
+@app.command()
+def strategies(as_json: JsonOption = False) -> None:
+    """List the search strategies ([strategy] name = ...) with the options each one takes."""
+    _print_plugins(["strategy"], as_json)
+
+
+@app.command()
+def plugins(
+    kind: Annotated[str | None, typer.Argument(
+        help="One kind: strategy, early_stopping, trainer, data, latency or executor.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """List every registered part a job file can pick: strategies, early-stopping rules, prebuilt trainers,
+    data kinds, latency devices and executors, with the options each one adds to its table."""
+    from nasapp.engine.plugins import REGISTRIES
+
+    if kind is not None and kind not in REGISTRIES:
+        raise NasappError(f"unknown kind {kind!r}; choose one of: {', '.join(REGISTRIES)}")
+    _print_plugins([kind] if kind else list(REGISTRIES), as_json)
+
+
+def _print_plugins(kinds: list[str], as_json: bool) -> None:
+    from nasapp.engine.plugins import describe
+
+    rows = [row for kind in kinds for row in describe(kind)]
+    if as_json:
+        out.print(json.dumps(rows, indent=2, default=str), markup=False)
+        return
+    table = Table("key", "name", "description", "its own options (defaults)", box=None)
+    for row in rows:
+        options = ", ".join(f"{k}={v!r}" for k, v in row["options"].items()) or "-"
+        table.add_row(row["key"], row["name"], row["description"], options)
+    out.print(table)
+
+
 def _size_text(size: int) -> str:
     return f"{size:,}" if size < 10**7 else f"{size:.2e}"
 
@@ -324,9 +361,9 @@ def _send_command(job: str, db: Path | None, command: str) -> None:
     store = _store(db)
     found = _job(store, job)
     if not runner_alive(found):
-        raise NasappError(f"job {found['id']} is not running ({found['status']})")
-    store.add_command(found["id"], command)
-    out.print(f"job {found['id']}: {command} requested")
+        raise NasappError(f"job {found.id} is not running ({found.status})")
+    store.add_command(found.id, command)
+    out.print(f"job {found.id}: {command} requested")
 
 
 @app.command()

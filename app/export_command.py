@@ -8,9 +8,10 @@ from typing import Any
 from rich.console import Console
 
 from nasapp.engine.errors import NasappError
+from nasapp.store.records import Job
 
 
-def export_command(store: Any, job: dict[str, Any], trial: int | None, best: int | None, out_dir: Path,
+def export_command(store: Any, job: Job, trial: int | None, best: int | None, out_dir: Path,
                    console: Console) -> None:
     """Export one trial (``trial``) or the ``best`` K trials by reward into ``out_dir/trial-N/``.
 

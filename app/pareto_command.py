@@ -10,7 +10,9 @@ from rich.table import Table
 from rich.text import Text
 
 from nasapp.engine.errors import NasappError
+from nasapp.engine.jobs.spec import job_spec
 from nasapp.engine.rewards.pareto import metric_direction, metric_value, pareto_front
+from nasapp.store.records import Job, Trial
 
 TIMED = ("latency_ms", "latency_p90_ms", "memory_mb", "flops")
 ARCH_WIDTH = 40
@@ -30,13 +32,13 @@ def _number(value: float | None) -> str:
     return f"{value:.4g}" if abs(value) < 1e5 else f"{value:.3e}"
 
 
-def _no_points_error(job: dict[str, Any], trials: list[dict[str, Any]], x: str, y: str) -> NasappError:
-    label = f"job {job['id']}"
+def _no_points_error(job: Job, trials: list[Trial], x: str, y: str) -> NasappError:
+    label = f"job {job.id}"
     if not trials:
         return NasappError(f"{label} has no succeeded trials yet")
     for name in (x, y):
         if all(metric_value(t, name) is None for t in trials):
-            reported = sorted({k for t in trials for k in (t.get("metrics") or {})})
+            reported = sorted({k for t in trials for k in t.metrics})
             if name in TIMED:
                 return NasappError(f"no trial of {label} reported {name}: set [latency] device = \"cpu-ort\""
                                    " in the job file")
@@ -45,24 +47,24 @@ def _no_points_error(job: dict[str, Any], trials: list[dict[str, Any]], x: str, 
     return NasappError(f"no trial of {label} reported both {x} and {y}")
 
 
-def front_document(store: Any, job: dict[str, Any], x: str, y: str, x_dir: str | None = None,
+def front_document(store: Any, job: Job, x: str, y: str, x_dir: str | None = None,
                    y_dir: str | None = None) -> dict[str, Any]:
     """The front as one JSON-able document; raises NasappError when no trial reported both metrics."""
-    reward_spec = job["spec"].get("reward", {})
+    reward_spec = job_spec(job).reward
     x_dir = x_dir or metric_direction(x, reward_spec)
     y_dir = y_dir or metric_direction(y, reward_spec)
-    trials = store.trials(job["id"], "succeeded")
+    trials = store.trials(job.id, "succeeded")
     usable = [t for t in trials if metric_value(t, x) is not None and metric_value(t, y) is not None]
     if not usable:
         raise _no_points_error(job, trials, x, y)
     front = pareto_front(usable, x=x, y=y, x_dir=x_dir, y_dir=y_dir)
 
-    def row(trial: dict[str, Any]) -> dict[str, Any]:
-        return {"trial": trial["number"], x: metric_value(trial, x), y: metric_value(trial, y),
-                "reward": trial.get("reward"), "arch": trial["arch"]}
+    def row(trial: Trial) -> dict[str, Any]:
+        return {"trial": trial.number, x: metric_value(trial, x), y: metric_value(trial, y),
+                "reward": trial.reward, "arch": trial.arch}
 
     return {
-        "job": job["id"], "name": job["name"], "x": x, "y": y, "x_dir": x_dir, "y_dir": y_dir,
+        "job": job.id, "name": job.name, "x": x, "y": y, "x_dir": x_dir, "y_dir": y_dir,
         "trials": len(trials), "considered": len(usable), "skipped": len(trials) - len(usable),
         "front": [row(t) for t in front], "points": [row(t) for t in usable],
     }
@@ -102,7 +104,7 @@ def render_plot(doc: dict[str, Any], width: int, color: bool) -> str:
     return canvas
 
 
-def pareto_command(store: Any, job: dict[str, Any], x: str, y: str, as_json: bool, console: Console,
+def pareto_command(store: Any, job: Job, x: str, y: str, as_json: bool, console: Console,
                    x_dir: str | None = None, y_dir: str | None = None) -> None:
     """Print the Pareto front of ``job`` over metrics ``x`` and ``y`` (directions guessed from the names
     unless given): a table and a scatter plot, or one JSON document when ``as_json``."""

@@ -86,8 +86,8 @@ class NasApp(App):
         yield SystemCommand("New job", "Pick a job file, adjust it, validate and launch", self.action_new_job)
         yield SystemCommand("Help", "What this screen shows and its keys", self.action_help)
         for job in self.store.jobs()[-50:]:
-            yield SystemCommand(f"Open job {job['id']} {job['name']}", f"status {job['status']}",
-                                lambda job_id=job["id"]: self.open_job(job_id), discover=False)
+            yield SystemCommand(f"Open job {job.id} {job.name}", f"status {job.status}",
+                                lambda job_id=job.id: self.open_job(job_id), discover=False)
         target = screen if not isinstance(screen, HelpScreen) else self.screen_stack[-2]
         seen: set[str] = set()
         for active in target.active_bindings.values():
@@ -137,7 +137,10 @@ class NasApp(App):
 
         store = Store(self.store.path)  # this thread's own connection
         try:
-            results = export_trials(store, store.job(job_id), numbers, out)
+            job = store.job(job_id)
+            if job is None:
+                raise NasappError(f"no job {job_id}")
+            results = export_trials(store, job, numbers, out)
         except NasappError as error:
             self.call_from_thread(self.notify, f"export failed: {error}", severity="error", timeout=10)
             return []

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from nasapp.engine.spaces.nb201 import SPACE, to_nb201_string
-from nasapp.engine.strategies import make_strategy
+from nasapp.engine.strategies import TrialOutcome, make_strategy
 
 TABLE = Path(__file__).resolve().parents[1].parent / "shared" / "benchmarks" / "nb201_cifar10.csv"
 CHECKPOINTS = (50, 100, 200)
@@ -34,12 +34,13 @@ def load_table(path: Path) -> dict[str, float]:
 
 def run_search(name: str, seed: int, budget: int, table: dict[str, float]) -> list[float]:
     """The best accuracy found after each trial."""
-    strategy = make_strategy(name, SPACE, seed, {"population": 10, "sample_size": 5})
+    options = {"name": name, "population": 10, "sample_size": 5} if name == "evolution" else {"name": name}
+    strategy = make_strategy(options, SPACE, seed)
     best, curve = float("-inf"), []
-    for _ in range(budget):
-        arch = strategy.ask()
+    for number in range(budget):
+        arch = strategy.ask(1)[0]
         accuracy = table[to_nb201_string(arch)]
-        strategy.tell(arch, accuracy)
+        strategy.tell(TrialOutcome(number, arch, "succeeded", score=accuracy, reward=accuracy))
         best = max(best, accuracy)
         curve.append(best)
     return curve

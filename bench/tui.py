@@ -40,13 +40,15 @@ from typing import Any
 
 import numpy as np
 
-from nasapp.app.screens.job import JobScreen, TrialsModel
+from nasapp.app.screens.job import JobScreen
+from nasapp.app.trials_model import TrialsModel
 from nasapp.app.tui import NasApp
 from nasapp.app.widgets import ParetoChart, SearchCurve, VirtualTable
 from nasapp.engine.jobs.demo import demo_job
 from nasapp.engine.jobs.spec import parse_job
 from nasapp.engine.spaces.prebuilt import get_prebuilt
 from nasapp.store import Store
+from nasapp.store.records import Job
 
 SIZE = (160, 48)
 FIRST_RENDER_LIMIT_S = 1.0
@@ -133,15 +135,14 @@ def build_store(path: Path, trials: int, seed: int) -> Writer:
     return writer
 
 
-def naive_tick(store: Store, job: dict[str, Any]) -> float:
+def naive_tick(store: Store, job: Job) -> float:
     """What a tick costs when it re-reads every trial and rebuilds every row (the design avoided)."""
     started = time.perf_counter()
     model = TrialsModel(job)
-    for trial in store.trials(job["id"]):
-        trial["metrics"] = trial["metrics"] or {}
-        model.rows[trial["id"]] = trial
-    model.metric_keys = model._order_keys({k for t in model.rows.values() for k in t["metrics"]})
-    model.view("all", "number", False)
+    for trial in store.trials(job.id):
+        model.rows[trial.id] = trial
+    model.metric_keys = model._order_keys({k for t in model.rows.values() for k in t.metrics})
+    model.ordered_ids("all", "number", False)
     model.curve()
     return time.perf_counter() - started
 
@@ -189,7 +190,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         first_render_cpu = time.process_time() - cpu
         screen = app.screen
         assert isinstance(screen, JobScreen)
-        screen.chart_interval_s = 0.0  # re-plot on every tick: the worst case (it is 1 s in use)
+        screen.charts.interval_s = 0.0  # re-plot on every tick: the worst case (it is 1 s in use)
         table = screen.query_one("#trials", VirtualTable)
         curve, pareto = screen.query_one(SearchCurve), screen.query_one(ParetoChart)
         assert table.row_count == args.trials + 4, table.row_count
@@ -201,6 +202,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
         ticks, redraws, idle, naive = [], [], [], []
         job = screen.job
+        assert job is not None
         for _ in range(args.ticks):
             writer.live_step()
             before = curve.renders

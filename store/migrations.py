@@ -72,33 +72,54 @@ MIGRATIONS: list[str] = [
 ]
 
 
+META = "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
+
+
 def schema_version(conn: sqlite3.Connection) -> int:
-    conn.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
-    row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    """The version recorded in the file; 0 while it holds no schema. Reads only: it never takes a write lock."""
+    try:
+        row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    except sqlite3.OperationalError as error:
+        if "no such table" in str(error):
+            return 0
+        raise
     return int(row[0]) if row else 0
 
 
-def migrate(conn: sqlite3.Connection) -> int:
-    """Bring the database up to the newest schema; returns the version it ends at."""
-    version = schema_version(conn)
+def _check_not_newer(version: int) -> None:
     if version > len(MIGRATIONS):
         raise RuntimeError(
             f"database schema {version} is newer than this nasapp ({len(MIGRATIONS)}): upgrade nasapp"
         )
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Bring the database up to the newest schema; returns the version it ends at.
+
+    Each migration, with the `meta` table and the version row, is one `BEGIN IMMEDIATE` transaction, so a
+    connection that reads the file meanwhile sees either no schema or all of it, never half. Two processes
+    that open a new file at once both get here: the second waits for the first's write lock (busy timeout),
+    then finds the version already recorded and does nothing. A connection whose schema is current takes no
+    write lock at all.
+    """
+    version = schema_version(conn)
+    _check_not_newer(version)
     for number in range(version + 1, len(MIGRATIONS) + 1):
         conn.execute("BEGIN IMMEDIATE")
         try:
-            if schema_version(conn) >= number:  # another process migrated meanwhile
-                conn.execute("COMMIT")
-                continue
-            for statement in MIGRATIONS[number - 1].split(";"):
-                if statement.strip():
-                    conn.execute(statement)
-            conn.execute(
-                "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)", (str(number),)
-            )
+            found = schema_version(conn)  # inside the lock: another connection may have migrated meanwhile
+            _check_not_newer(found)
+            if found < number:
+                conn.execute(META)
+                for statement in MIGRATIONS[number - 1].split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+                conn.execute(
+                    "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)", (str(number),)
+                )
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
             raise
     return len(MIGRATIONS)

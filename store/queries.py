@@ -11,6 +11,7 @@ import json
 from typing import Any
 
 from nasapp.store.db import FINISHED, TRIAL_STATES, Store
+from nasapp.store.records import Trial
 
 # Trial columns a table needs: everything but the architecture (the largest column by far).
 TRIAL_LIST_COLUMNS = ("id", "job_id", "number", "status", "reason", "message", "reward", "metrics",
@@ -45,15 +46,15 @@ def finished_count(counts: dict[str, int]) -> int:
     return sum(counts.get(status, 0) for status in FINISHED)
 
 
-def _trial_row(values: tuple) -> dict[str, Any]:
+def _trial_row(values: tuple) -> Trial:
     row = dict(zip(TRIAL_LIST_COLUMNS, values, strict=True))
     metrics = row["metrics"]
     row["metrics"] = json.loads(metrics) if metrics else {}
-    return row
+    return Trial(**row)
 
 
 def trial_rows(store: Store, job_id: int, after_id: int = 0,
-               ids: list[int] | tuple[int, ...] = ()) -> list[dict[str, Any]]:
+               ids: list[int] | tuple[int, ...] = ()) -> list[Trial]:
     """A job's trials without their architectures: those with id > after_id, plus the trials in `ids`.
 
     A live view keeps the largest id it has seen and the ids of trials that were not finished yet, so each
@@ -74,13 +75,6 @@ def trial_rows(store: Store, job_id: int, after_id: int = 0,
     return rows
 
 
-def unfinished_trial_ids(store: Store, job_id: int) -> list[int]:
-    """Ids of a job's trials that are queued, running or cancelled (the ones whose rows may still change)."""
-    return [row[0] for row in store.conn.execute(
-        "SELECT id FROM trials WHERE job_id = ? AND status IN ('queued', 'running', 'cancelled')", (job_id,)
-    ).fetchall()]
-
-
 def events_after(store: Store, job_id: int, after_id: int = 0, limit: int = 1000) -> list[dict[str, Any]]:
     """A job's events with id > after_id, oldest first; at most the newest `limit` of them."""
     cursor = store.conn.execute(
@@ -99,10 +93,3 @@ def metrics_after(store: Store, trial_id: int, after_id: int = 0) -> list[dict[s
     )
     return [{"id": i, "step": step, "values": json.loads(values), "ts": ts}
             for i, step, values, ts in cursor.fetchall()]
-
-
-def pending_command_count(store: Store, job_id: int) -> int:
-    """Commands sent to a job that its runner has not handled yet."""
-    return int(store.conn.execute(
-        "SELECT COUNT(*) FROM commands WHERE job_id = ? AND handled_at IS NULL", (job_id,)
-    ).fetchone()[0])

@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import re
 
-from conftest import nasapp_cli, toy_job, write_job
+import pytest
+from helpers import NO_TORCH, nasapp_cli, toy_job, write_job
 
 
+@pytest.mark.slow
 def test_run_prints_the_job_id_first_then_ls_and_show_give_json(tmp_path):
     db = str(tmp_path / "cli.db")
-    result = nasapp_cli("run", str(toy_job(tmp_path, max_trials=4)), "--db", db, check=True)
+    result = nasapp_cli("run", str(toy_job(tmp_path, max_trials=4)), "--db", db, check=True, env=NO_TORCH)
     first = result.stdout.splitlines()[0]
     job_id = int(re.match(r"job (\d+) ", first).group(1))
     assert "best: trial" in result.stdout and "architecture:" in result.stdout
@@ -26,14 +28,16 @@ def test_run_prints_the_job_id_first_then_ls_and_show_give_json(tmp_path):
     assert "trial" in nasapp_cli("show", "toy", "--db", db, check=True).stdout  # by name too
 
 
+@pytest.mark.slow
 def test_overrides_change_the_budget(tmp_path):
     db = str(tmp_path / "cli.db")
     nasapp_cli("run", str(toy_job(tmp_path, max_trials=9)), "--max-trials", "3", "--parallel", "1",
-               "--db", db, check=True)
+               "--db", db, check=True, env=NO_TORCH)
     (job,) = json.loads(nasapp_cli("ls", "--json", "--db", db).stdout)
     assert job["max_trials"] == 3 and job["counts"]["succeeded"] == 3
 
 
+@pytest.mark.slow  # six runs of the CLI
 def test_user_mistakes_get_one_message_and_exit_2(tmp_path):
     cases = {
         "missing.toml": "job file not found",
@@ -64,6 +68,7 @@ def test_help_reads_like_a_manual():
     assert "--max-trials" in result.stdout and "Ctrl-C" in result.stdout
 
 
+@pytest.mark.slow
 def test_the_builtin_demo_runs_with_a_small_budget(tmp_path):
     result = nasapp_cli("run", "--max-trials", "2", "--db", str(tmp_path / "demo.db"), check=True)
     assert result.stdout.startswith("job 1 demo-digits-mnasnet")
@@ -80,12 +85,13 @@ def test_spaces_lists_the_prebuilt_spaces():
     assert nasapp_cli("spaces", "resnet").returncode == 2
 
 
+@pytest.mark.slow
 def test_a_search_runs_from_a_folder_holding_another_nasapp_package(tmp_path):
     """Run from a clone's root, the repository's own nasapp/ folder must not shadow the installed package."""
     decoy = tmp_path / "cwd" / "nasapp"
     decoy.mkdir(parents=True)
     (decoy / "__init__.py").write_text("")
     db = str(tmp_path / "cwd.db")
-    nasapp_cli("run", str(toy_job(tmp_path, max_trials=2)), "--db", db, check=True, cwd=decoy.parent)
+    nasapp_cli("run", str(toy_job(tmp_path, max_trials=2)), "--db", db, check=True, cwd=decoy.parent, env=NO_TORCH)
     (job,) = json.loads(nasapp_cli("ls", "--json", "--db", db).stdout)
     assert job["counts"]["succeeded"] == 2, job

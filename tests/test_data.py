@@ -133,7 +133,7 @@ def test_path_errors_name_the_path(tmp_path: Path) -> None:
     a_file.write_text("x")
     with pytest.raises(NasappError, match="is a file"):
         load_dataset(_spec("imagefolder", a_file), seed=0)
-    with pytest.raises(NasappError, match="unknown kind"):
+    with pytest.raises(NasappError, match="unknown data kind"):
         load_dataset(_spec("parquet", a_file), seed=0)
 
 

@@ -27,12 +27,13 @@ def test_example_job_files_validate(path):
     assert spec.name
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("folder", ["custom_space", "command_trainer"])
 def test_custom_examples_run_end_to_end(tmp_path, folder):
     store = Store(tmp_path / "nasapp.db")
     job_id = create_job(store, small(EXAMPLES / folder / "job.toml"))
     assert Runner(store, job_id).run() == "finished"
     trials = store.trials(job_id)
-    assert len(trials) == 3 and all(t["status"] == "succeeded" for t in trials), trials
-    assert all(0.0 <= t["reward"] <= 1.0 for t in trials)
-    assert all(store.metrics(t["id"]) for t in trials)  # intermediate reports arrived
+    assert len(trials) == 3 and all(t.status == "succeeded" for t in trials), trials
+    assert all(0.0 <= t.reward <= 1.0 for t in trials)
+    assert all(store.metrics(t.id) for t in trials)  # intermediate reports arrived

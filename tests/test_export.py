@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import TOY
+from helpers import TOY
 from rich.console import Console
 
 from nasapp.app.export_command import export_command
@@ -27,18 +27,20 @@ ort = pytest.importorskip("onnxruntime")
 
 @pytest.fixture(scope="module")
 def searched(tmp_path_factory):
-    """One finished 2-trial search, shared by the tests of this module (copy the store to change it)."""
+    """One finished 2-trial search, shared by the tests of this module (copy the store to change it).
+
+    The tests that use it are marked slow: whichever of them runs first pays for the search."""
     root = tmp_path_factory.mktemp("search")
     store = Store(root / "nasapp.db")
     spec = parse_job({
         "name": "export-mlp", "seed": 0, "space": {"prebuilt": "mlp"}, "data": {"kind": "digits"},
         "trainer": {"steps": 20, "eval_every": 10},
-        "strategy": {"name": "random", "population": 2, "sample_size": 1},
+        "strategy": {"name": "random"},
         "search": {"max_trials": 2, "parallel": 1, "devices": "cpu"},
     })
     job_id = create_job(store, spec)
     assert Runner(store, job_id).run() == "finished"
-    assert [t["status"] for t in store.trials(job_id)] == ["succeeded", "succeeded"]
+    assert [t.status for t in store.trials(job_id)] == ["succeeded", "succeeded"]
     store.close()
     return root, job_id
 
@@ -59,25 +61,26 @@ def run_export(store, job, out: Path, *, trial=None, best=None) -> str:
     return buffer.getvalue()
 
 
+@pytest.mark.slow  # the module's real search
 def test_export_best_writes_a_checked_onnx_model_with_its_files(store_copy, tmp_path):
     store, job = store_copy
     out = tmp_path / "exported"
     text = run_export(store, job, out, best=1)
-    best = store.best_trials(job["id"], 1)[0]
-    folder = out / f"trial-{best['number']}"
+    best = store.best_trials(job.id, 1)[0]
+    folder = out / f"trial-{best.number}"
     assert sorted(p.name for p in folder.iterdir()) == ["arch.json", "model.onnx", "report.json",
                                                         "state_dict.pt"]
     assert "check: ONNX Runtime vs PyTorch PASS" in text and "trained weights" in text
-    assert json.loads((folder / "arch.json").read_text()) == best["arch"]
+    assert json.loads((folder / "arch.json").read_text()) == best.arch
     report = json.loads((folder / "report.json").read_text())
-    assert report["trial"] == best["number"] and report["job"]["name"] == "export-mlp"
+    assert report["trial"] == best.number and report["job"]["name"] == "export-mlp"
     assert report["trained"] is True and report["check"]["passed"] is True
     assert report["check"]["max_abs_diff"] <= 1e-4
-    assert report["metrics"] == best["metrics"] and report["reward"] == best["reward"]
+    assert report["metrics"] == best.metrics and report["reward"] == best.reward
     assert report["spec"]["space"]["prebuilt"] == "mlp"
 
     # a fresh session, with nothing of ours in between, runs the model at two batch sizes
-    data = load_dataset(job["spec"]["data"], job["spec"]["seed"])
+    data = load_dataset(job.spec["data"], job.spec["seed"])
     session = ort.InferenceSession(str(folder / "model.onnx"), providers=["CPUExecutionProvider"])
     name = session.get_inputs()[0].name
     for batch in (1, 32):
@@ -85,19 +88,20 @@ def test_export_best_writes_a_checked_onnx_model_with_its_files(store_copy, tmp_
         assert scores.shape == (batch, data.num_classes) and np.all(np.isfinite(scores))
     scores = session.run(None, {name: data.x_val})[0]
     accuracy = float(np.mean(scores.argmax(axis=1) == data.y_val))
-    assert accuracy == pytest.approx(best["metrics"]["accuracy"], abs=1e-6)  # the trained model, really
+    assert accuracy == pytest.approx(best.metrics["accuracy"], abs=1e-6)  # the trained model, really
 
     import torch
 
     state = torch.load(folder / "state_dict.pt", weights_only=True)
-    saved = torch.load(store.trial_dir(job["id"], best["number"]) / "model.pt", weights_only=True)
+    saved = torch.load(store.trial_dir(job.id, best.number) / "model.pt", weights_only=True)
     assert state.keys() == saved.keys() and all(torch.equal(state[k], saved[k]) for k in state)
 
 
+@pytest.mark.slow  # the module's real search
 def test_a_trial_without_weights_is_exported_untrained_with_a_note(store_copy, tmp_path):
     store, job = store_copy
     for name in ("model.pt", "model.onnx"):  # no weights, and no ONNX file a trainer saved either
-        (store.trial_dir(job["id"], 0) / name).unlink(missing_ok=True)
+        (store.trial_dir(job.id, 0) / name).unlink(missing_ok=True)
     out = tmp_path / "exported"
     out.mkdir()
     (out / "trial-0").mkdir()
@@ -113,9 +117,10 @@ def test_a_trial_without_weights_is_exported_untrained_with_a_note(store_copy, t
     assert session.run(None, {"input": np.zeros((2, 1, 8, 8), np.float32)})[0].shape == (2, 10)
 
 
+@pytest.mark.slow  # the module's real search
 def test_without_model_pt_the_onnx_file_the_trainer_saved_is_copied(store_copy, tmp_path):
     store, job = store_copy
-    folder = store.trial_dir(job["id"], 1)
+    folder = store.trial_dir(job.id, 1)
     (folder / "model.pt").unlink()
     if not (folder / "model.onnx").exists():
         pytest.skip("the worker does not save model.onnx for prebuilt spaces")
@@ -125,6 +130,7 @@ def test_without_model_pt_the_onnx_file_the_trainer_saved_is_copied(store_copy, 
     assert exported.read_bytes() == (folder / "model.onnx").read_bytes()
 
 
+@pytest.mark.slow  # the module's real search
 def test_export_errors(store_copy, tmp_path):
     store, job = store_copy
     with pytest.raises(NasappError, match="has no trial 7"):
@@ -133,7 +139,7 @@ def test_export_errors(store_copy, tmp_path):
         run_export(store, job, tmp_path / "out", trial=0, best=1)
     with pytest.raises(NasappError, match="exactly one of --trial N"):
         run_export(store, job, tmp_path / "out")
-    store.finish_trial(store.trial_by_number(job["id"], 1)["id"], "failed", reason="constraint",
+    store.finish_trial(store.trial_by_number(job.id, 1).id, "failed", reason="constraint",
                        message="memory 123 MB over reward.memory_limit_mb = 100")
     with pytest.raises(NasappError, match=r"trial 1 of job \d+ is failed \(constraint: memory 123 MB"):
         run_export(store, job, tmp_path / "out", trial=1)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import nasapp_cli
+from helpers import nasapp_cli
 
 from nasapp.engine.execution.pool import plan_slots, visible_gpus
 
@@ -22,6 +22,7 @@ def test_auto_gives_one_slot_per_gpu():
     assert [s.gpu for s in slots] == visible_gpus() and {s.device for s in slots} == {"cuda"}
 
 
+@pytest.mark.slow
 @needs_gpu
 def test_the_demo_trains_on_the_gpu(tmp_path):
     import json
@@ -32,4 +33,4 @@ def test_the_demo_trains_on_the_gpu(tmp_path):
     assert job["counts"]["succeeded"] == 4
     from nasapp.store import Store
 
-    assert {t["device"].split(":")[0] for t in Store(db).trials(job["id"])} == {"cuda"}
+    assert {t.device.split(":")[0] for t in Store(db).trials(job["id"])} == {"cuda"}

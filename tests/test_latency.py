@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import io
 import json
+import logging
 import os
 import sys
 import textwrap
@@ -25,9 +27,12 @@ from nasapp.engine.latency import (
     export_onnx,
     measure_command,
     measure_onnx,
+    measuring,
     model_profile,
+    timing,
     within,
 )
+from nasapp.engine.latency.measuring import measure, serve
 from nasapp.engine.latency.predictor import graph_features
 from nasapp.engine.spaces import choice, integer, space
 from nasapp.engine.spaces.prebuilt import get_prebuilt
@@ -233,6 +238,60 @@ def test_service_pins_its_process(tmp_path: Path, tiny_onnx: Path):
         [(_, metrics)] = wait_for(service, 1)
         assert metrics["latency_ms"] > 0
         assert os.sched_getaffinity(service._process.pid) == {core}
+
+
+def test_service_takes_the_typed_spec_and_shares_its_cache_with_the_dict(tmp_path: Path, tiny_onnx: Path):
+    spec = LatencySpec(device="cpu-ort", **FAST)
+    cache = tmp_path / "cache.json"
+    with LatencyService(spec, cache) as service:
+        service.submit(1, str(tiny_onnx), "fp")
+        [(_, metrics)] = wait_for(service, 1)
+        assert metrics["latency_ms"] > 0
+    assert LatencyService(spec.model_dump(), cache).cached("fp") == metrics
+    # a dict without some keys means LatencySpec's defaults for them: the same settings, the same cache
+    assert LatencyService({"device": "cpu-ort", **FAST}, cache).cached("fp") == metrics
+
+
+def test_measure_takes_the_spec_values_and_latency_spec_defaults_for_missing_keys(monkeypatch):
+    seen: list[dict] = []
+    monkeypatch.setattr(timing, "measure_onnx", lambda path, **kwargs: seen.append(kwargs) or {"latency_ms": 1.0})
+    assert measure({"device": "cpu-ort"}, "model.onnx") == {"latency_ms": 1.0}
+    default = LatencySpec()
+    assert seen[-1] == {"threads": default.threads, "warmup": default.warmup, "runs": default.runs,
+                        "batch_size": default.batch_size}
+    measure(LatencySpec(device="cpu-ort", threads=2, warmup=3, runs=7, batch_size=4).model_dump(), "model.onnx")
+    assert seen[-1] == {"threads": 2, "warmup": 3, "runs": 7, "batch_size": 4}
+    with pytest.raises(NasappError, match="measurement is off"):
+        measure({}, "model.onnx")  # device "none" and no command: LatencySpec's defaults
+
+
+def test_the_measuring_loop_answers_each_request_on_its_own_line(tmp_path: Path, tiny_onnx: Path):
+    requests = [json.dumps(fast_spec()), json.dumps({"id": 1, "path": str(tiny_onnx)}), "",
+                json.dumps({"id": 2, "path": str(tmp_path / "missing.onnx")})]
+    out = io.StringIO()
+    serve(io.StringIO("\n".join(requests) + "\n"), out)
+    first, second = (json.loads(line) for line in out.getvalue().splitlines())
+    assert first["id"] == 1 and first["metrics"]["latency_ms"] > 0
+    assert second["id"] == 2 and "not found" in second["error"]
+
+
+def test_service_skips_a_line_from_its_process_that_is_not_json(tmp_path: Path, monkeypatch, caplog):
+    (tmp_path / "chatty_measuring.py").write_text(textwrap.dedent("""
+        import json, sys
+        settings = json.loads(sys.stdin.readline())
+        for line in sys.stdin:
+            request = json.loads(line)
+            print("a library's banner, not JSON {", flush=True)
+            print(json.dumps({"id": request["id"], "metrics": {"latency_ms": settings["runs"] / 10}}), flush=True)
+    """))
+    monkeypatch.setattr(measuring, "MODULE", "chatty_measuring")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]))
+    caplog.set_level(logging.WARNING, logger="nasapp.engine.latency.service")
+    with LatencyService(LatencySpec(device="cpu-ort", runs=35), tmp_path / "cache.json") as service:
+        service.submit(1, "model.onnx", "fp")
+        assert wait_for(service, 1) == [(1, {"latency_ms": 3.5})]
+        assert service.measured == 1 and service.pending() == 0
+    assert "a library's banner" in caplog.text
 
 
 # ---- the predictor ------------------------------------------------------------------------------------------

@@ -11,9 +11,10 @@ from nasapp.engine.jobs.validation import create_job
 from nasapp.engine.latency.gate import LatencyGate, predictor_accuracy
 from nasapp.engine.latency.predictor import LatencyPredictor
 from nasapp.engine.rewards.reward import latency_factor
-from nasapp.store import Store
+from nasapp.store import Store, Trial
 
 
+@pytest.mark.slow
 def test_search_with_a_latency_target_penalises_slow_models(tmp_path):
     raw = {
         "name": "mlp-latency", "seed": 0, "space": {"prebuilt": "mlp"}, "data": {"kind": "digits"},
@@ -28,11 +29,11 @@ def test_search_with_a_latency_target_penalises_slow_models(tmp_path):
     trials = store.trials(job_id, "succeeded")
     assert len(trials) == 4
     for t in trials:
-        m = t["metrics"]
+        m = t.metrics
         assert m["latency_ms"] > 0 and m["latency_p90_ms"] >= m["latency_ms"] * 0.5
         assert m["flops"] > 0 and m["params"] > 0 and m["onnx_bytes"] > 0
-        assert t["reward"] == pytest.approx(m["accuracy"] * latency_factor(m["latency_ms"], 0.02))
-        assert (store.trial_dir(job_id, t["number"]) / "model.onnx").is_file()
+        assert t.reward == pytest.approx(m["accuracy"] * latency_factor(m["latency_ms"], 0.02))
+        assert (store.trial_dir(job_id, t.number) / "model.onnx").is_file()
     # an equally accurate model over the target gets less reward than one under it
     over = {"accuracy": 0.9, "latency_ms": 0.04}
     under = {"accuracy": 0.9, "latency_ms": 0.01}
@@ -52,10 +53,12 @@ def test_the_gate_skips_candidates_predicted_far_over_target():
     slow, fast = {"width": 64, "depth": 8}, {"width": 8, "depth": 1}
     assert gate.skip_reason(gate.predict(slow)) is not None
     assert gate.skip_reason(gate.predict(fast)) is None
-    assert predictor_accuracy([{"metrics": {"predicted_latency_ms": 1.0, "latency_ms": 1.05}},
-                               {"metrics": {"predicted_latency_ms": 1.0, "latency_ms": 2.0}}]) == 0.5
+    assert predictor_accuracy([Trial(1, 1, 0, "succeeded", metrics={"predicted_latency_ms": 1.0, "latency_ms": 1.05}),
+                               Trial(2, 1, 1, "succeeded", metrics={"predicted_latency_ms": 1.0, "latency_ms": 2.0})]
+                              ) == 0.5
 
 
+@pytest.mark.slow
 def test_search_timed_by_a_custom_device_command(tmp_path):
     device = tmp_path / "device.py"
     device.write_text("import os, sys\nprint('timing', sys.argv[-1])\nprint(os.path.getsize(sys.argv[-1]) / 1e5)\n")
@@ -70,6 +73,6 @@ def test_search_timed_by_a_custom_device_command(tmp_path):
     job_id = create_job(store, parse_job(raw, base=tmp_path))
     assert Runner(store, job_id).run() == "finished"
     for t in store.trials(job_id, "succeeded"):
-        onnx = store.trial_dir(job_id, t["number"]) / "model.onnx"
-        assert t["metrics"]["latency_ms"] == pytest.approx(onnx.stat().st_size / 1e5)
-        assert t["reward"] == pytest.approx(t["metrics"]["accuracy"] * latency_factor(t["metrics"]["latency_ms"], 5.0))
+        onnx = store.trial_dir(job_id, t.number) / "model.onnx"
+        assert t.metrics["latency_ms"] == pytest.approx(onnx.stat().st_size / 1e5)
+        assert t.reward == pytest.approx(t.metrics["accuracy"] * latency_factor(t.metrics["latency_ms"], 5.0))

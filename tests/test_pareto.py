@@ -12,6 +12,7 @@ from rich.console import Console
 
 from nasapp.app.pareto_command import pareto_command, staircase
 from nasapp.engine.errors import NasappError
+from nasapp.engine.jobs.spec import parse_job
 from nasapp.engine.rewards.pareto import metric_direction, pareto_front
 from nasapp.store import Store
 
@@ -120,7 +121,9 @@ def test_staircase():
 @pytest.fixture
 def store_with_job(tmp_path):
     store = Store(tmp_path / "nasapp.db")
-    job_id = store.create_job("pj", {"reward": {"metric": "accuracy", "direction": "max"}}, {}, 40, 0)
+    spec = parse_job({"name": "pj", "space": {"prebuilt": "nb201"}, "data": {"kind": "digits"},
+                      "reward": {"metric": "accuracy", "direction": "max"}})
+    job_id = store.create_job("pj", spec.model_dump(mode="json"), {}, 40, 0)
     rng = random.Random(0)
     for n in range(40):
         trial_id = store.add_trial(job_id, n, {"widths": [rng.choice([32, 64, 128])] * rng.randint(1, 4)},
@@ -175,7 +178,7 @@ def test_the_command_prints_one_json_document(store_with_job):
 
 def test_the_command_explains_a_metric_no_trial_reported(store_with_job):
     store, job = store_with_job
-    with pytest.raises(NasappError, match=rf"no trial of job {job['id']} reported memory_mb: set \[latency\]"
+    with pytest.raises(NasappError, match=rf"no trial of job {job.id} reported memory_mb: set \[latency\]"
                                           r' device = "cpu-ort" in the job file'):
         pareto_command(store, job, "memory_mb", "accuracy", False, Console(file=io.StringIO()))
     with pytest.raises(NasappError, match="reported top5; its trials reported: accuracy, latency_ms, params"):

@@ -12,8 +12,8 @@ from nasapp.engine.rewards.formula import FormulaError, compile_formula
 from nasapp.engine.rewards.reward import compose_reward, latency_factor, validate_reward_spec
 
 
-def spec(**fields) -> dict:
-    return RewardSpec(**fields).model_dump()
+def spec(**fields) -> RewardSpec:
+    return RewardSpec(**fields)
 
 
 # ---- plain and latency-aware rewards -------------------------------------------------------------

@@ -1,32 +1,39 @@
 """The dashboard (app/tui.py, app/screens/): Pilot tests of every screen and action against real stores made
 by real runs, and snapshot tests of the main screens (pytest-textual-snapshot; `--snapshot-update` rewrites
-them after a deliberate change)."""
+them after a deliberate change).
+
+Searches run as `nasapp` processes given NASAPP_NO_TORCH in their own environment (a runner the dashboard
+itself launches inherits it from a test-scoped monkeypatch.setenv), and every process a test starts is ended
+by its PID. A live search has a budget it never reaches in a test (it is stopped explicitly), and every
+wait has a deadline.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import functools
-import os
 import shutil
-import signal
 import sqlite3
 import subprocess
-import sys
 import textwrap
 import time
-from collections.abc import Callable
+import tomllib
+from collections.abc import Callable, Iterator
+from contextlib import closing
 from pathlib import Path
 
 import pytest
-from conftest import TOY, nasapp_cli, toy_job
+from helpers import NO_TORCH, TOY, nasapp_cli, start_nasapp, stop_process, toy_job
+from helpers import wait_for as wait_until
 
 pytest.importorskip("textual_plotext")
 
 from nasapp.app.screens.help import HelpScreen  # noqa: E402
-from nasapp.app.screens.job import JobScreen, TrialsModel  # noqa: E402
+from nasapp.app.screens.job import ChartsPanel, JobScreen, TrialsPanel  # noqa: E402
 from nasapp.app.screens.jobs import JobsScreen  # noqa: E402
 from nasapp.app.screens.new_job import NewJobScreen, check_job, to_toml  # noqa: E402
 from nasapp.app.screens.trial import TrialScreen  # noqa: E402
+from nasapp.app.trials_model import TrialsModel  # noqa: E402
 from nasapp.app.tui import NasApp  # noqa: E402
 from nasapp.app.widgets import (  # noqa: E402
     ConfirmScreen,
@@ -38,10 +45,11 @@ from nasapp.app.widgets import (  # noqa: E402
     running_best,
     thin_points,
 )
-from nasapp.engine.execution.runner import Runner  # noqa: E402
-from nasapp.engine.jobs.spec import load_job, parse_job  # noqa: E402
-from nasapp.engine.jobs.validation import create_job  # noqa: E402
+from nasapp.engine.errors import NasappError  # noqa: E402
+from nasapp.engine.jobs.spec import parse_job  # noqa: E402
 from nasapp.store import Store  # noqa: E402
+
+ENDLESS = 100_000  # the budget of a live search: never reached in a test, which stops the search itself
 
 # A trainer with everything the screens show: intermediate reports, a measured-looking latency (so the
 # Pareto front has points), log lines, failures for some architectures and an ONNX file (export).
@@ -94,28 +102,37 @@ def rich_job(folder: Path, max_trials: int = 14, parallel: int = 2) -> Path:
     return path
 
 
-@pytest.fixture(scope="session")
-def no_torch():
-    """Workers skip importing torch (the toy trainers never use it): runs take a second, not ten."""
-    old = os.environ.get("NASAPP_NO_TORCH")
-    os.environ["NASAPP_NO_TORCH"] = "1"
-    yield
-    if old is None:
-        os.environ.pop("NASAPP_NO_TORCH", None)
-    else:
-        os.environ["NASAPP_NO_TORCH"] = old
+# ---- processes: each given NO_TORCH in its own environment, always ended by PID ------------------------
+
+def runner_started(db: Path) -> bool:
+    """The runner created the store, migrated it and recorded its PID (polling never races the migration)."""
+    if not db.exists():
+        return False
+    try:
+        with closing(sqlite3.connect(db)) as conn:
+            return bool(conn.execute("SELECT COUNT(*) FROM jobs WHERE runner_pid IS NOT NULL").fetchone()[0])
+    except sqlite3.OperationalError:  # no jobs table yet (or the migration holds the lock)
+        return False
+
+
+def run_job(job_file: Path, db: Path, timeout: float = 240.0) -> None:
+    """`nasapp run JOB --db DB` to the end (ended by PID if it overruns)."""
+    log = db.parent / f"{job_file.stem}.log"
+    process = start_nasapp("run", str(job_file), "--db", str(db), log=log, env=NO_TORCH)
+    try:
+        code = process.wait(timeout=timeout)
+    finally:
+        stop_process(process)
+    assert code == 0, log.read_text()
 
 
 @pytest.fixture(scope="session")
-def real_store(tmp_path_factory, no_torch) -> Path:
+def real_store(tmp_path_factory) -> Path:
     """A store made by two real runs: job 1 "rich" (failures, reports, latency, ONNX files), job 2 "toy"."""
     folder = tmp_path_factory.mktemp("tui-store")
     db = folder / "nasapp.db"
-    store = Store(db)
-    for job_file in (rich_job(folder), toy_job(folder, max_trials=5, parallel=1)):
-        job_id = create_job(store, load_job(job_file))
-        assert Runner(store, job_id).run() == "finished"
-    store.close()
+    run_job(rich_job(folder), db)
+    run_job(toy_job(folder, max_trials=5, parallel=1), db)
     return db
 
 
@@ -168,7 +185,7 @@ async def test_jobs_screen_lists_every_job_with_its_figures(real_store, tmp_path
         done = counts["succeeded"] + counts["failed"]
         assert rich[1] == "rich" and rich[2] == "finished" and rich[3] == f"{done}/14"
         assert rich[5] == str(counts["failed"]) and counts["failed"] > 0
-        assert rich[6] == f"{store.best_trials(1)[0]['reward']:.4f}"
+        assert rich[6] == f"{store.best_trials(1)[0].reward:.4f}"
         assert rich[8] == "-"  # no ETA for a finished job
         await pilot.press("down")
         assert "job 1 rich: finished" in str(screen.query_one("#detail").render())
@@ -202,7 +219,7 @@ async def test_job_screen_shows_spec_curve_pareto_trials_and_events(real_store, 
             assert text in summary, text
         succeeded = store.trials(1, "succeeded")
         curve = screen.query_one(SearchCurve)
-        assert curve.xs == sorted(float(t["number"]) for t in succeeded)
+        assert curve.xs == sorted(float(t.number) for t in succeeded)
         pareto = screen.query_one(ParetoChart)
         assert pareto.has_data and len(pareto.points[0]) == len(succeeded)
         assert 1 <= len(pareto.front[0]) < len(succeeded)
@@ -230,34 +247,34 @@ async def test_trials_table_sorts_by_any_column_and_filters_by_status(real_store
     async with app.run_test(size=(120, 36)) as pilot:
         app.open_job(1)
         await pilot.pause()
-        screen = app.screen
-        table = screen.query_one("#trials", VirtualTable)
+        panel = app.screen.query_one(TrialsPanel)
+        table = panel.table
         assert table_cells(table, "number") == [str(n) for n in range(14)]
         await pilot.press("o", "o")  # number -> status -> reward
-        assert screen.sort == "reward"
+        assert panel.sort == "reward"
         rewards = [float(r) for r in table_cells(table, "reward") if r != "-"]
         assert rewards == sorted(rewards) and table_cells(table, "reward")[-1] == "-"  # empty ones last
         await pilot.press("O")
         rewards = [float(r) for r in table_cells(table, "reward") if r != "-"]
         assert rewards == sorted(rewards, reverse=True)
         for column in [c.key for c in table.columns]:  # every column sorts
-            screen.set_sort(column)
-            assert table.row_count == 14
+            panel.sort_by(column)
+            assert table.row_count == 14 and table.header_marks == {column: "▲"}
         # a click on a header sorts by that column; a second click reverses
         latency_x = 1 + sum(w + 1 for w in table._widths[:4])
         await pilot.click("#trials", offset=(latency_x + 1, 0))
-        assert screen.sort == "m:latency_ms" and not screen.reverse
+        assert panel.sort == "m:latency_ms" and not panel.reverse
         await pilot.click("#trials", offset=(latency_x + 1, 0))
-        assert screen.reverse
+        assert panel.reverse
         latencies = [float(v) for v in table_cells(table, "m:latency_ms") if v != "-"]
         assert latencies == sorted(latencies, reverse=True)
 
         failed = store.trials(1, "failed")
-        while screen.filter != "failed":
+        while panel.filter != "failed":
             await pilot.press("f")
-        assert sorted(table_cells(table, "number"), key=int) == [str(t["number"]) for t in failed]
-        assert "filter failed" in str(screen.query_one("#bar").render())
-        screen.set_filter("all")
+        assert sorted(table_cells(table, "number"), key=int) == [str(t.number) for t in failed]
+        assert "filter failed" in str(panel.query_one("#bar").render())
+        panel.filter = "all"
         assert table.row_count == 14
 
 
@@ -270,13 +287,13 @@ async def test_keyboard_and_mouse_open_a_trial(real_store, tmp_path):
         table = app.screen.query_one("#trials", VirtualTable)
         await pilot.press("down", "down", "enter")
         assert isinstance(app.screen, TrialScreen)
-        assert app.screen.trial["number"] == 2
+        assert app.screen.trial.number == 2
         await pilot.press("escape")
         assert isinstance(app.screen, JobScreen)
         await pilot.click("#trials", offset=(3, 2))  # row 1: highlight ...
         assert table.cursor == 1 and isinstance(app.screen, JobScreen)
         await pilot.click("#trials", offset=(3, 2))  # ... a second click opens it
-        assert isinstance(app.screen, TrialScreen) and app.screen.trial["number"] == 1
+        assert isinstance(app.screen, TrialScreen) and app.screen.trial.number == 1
 
 
 @run_async
@@ -287,22 +304,25 @@ async def test_zoom_and_chart_switch_make_room_on_a_small_terminal(real_store, t
         await pilot.pause()
         screen = app.screen
         curve, pareto, charts = screen.query_one(SearchCurve), screen.query_one(ParetoChart), \
-            screen.query_one("#charts")
+            screen.query_one(ChartsPanel)
         assert screen.has_class("-narrow") and curve.region.height > 0 and pareto.region.width == 0
         await pilot.press("v")
         await pilot.pause()
-        assert pareto.region.width > 0 and curve.region.width == 0
+        assert charts.show_pareto and pareto.region.width > 0 and curve.region.width == 0
         table = screen.query_one("#trials")
         before = table.region.height
         await pilot.press("z")  # table only
         await pilot.pause()
-        assert charts.region.height == 0 and table.region.height > before
+        assert screen.zoom == "table" and charts.region.height == 0 and table.region.height > before
         await pilot.press("z")  # charts only
         await pilot.pause()
-        assert table.region.height == 0 and charts.region.height > 10
+        assert screen.zoom == "charts" and table.region.height == 0 and charts.region.height > 10
         await pilot.press("z")
         await pilot.pause()
-        assert table.region.height == before
+        assert screen.zoom == "split" and table.region.height == before
+        await pilot.press("v")
+        await pilot.pause()
+        assert not charts.show_pareto and curve.region.width > 0 and pareto.region.width == 0
 
 
 @run_async
@@ -331,15 +351,15 @@ async def test_export_the_selected_trial_and_the_best_k_to_onnx(store_copy, tmp_
         screen = app.screen
         table = screen.query_one("#trials", VirtualTable)
         first_ok = store.trials(1, "succeeded")[0]
-        table.move_to_key(first_ok["id"])
+        table.move_to_key(first_ok.id)
         await pilot.press("e")
         out = tmp_path / "exports" / "job-1"
-        await wait_for(pilot, lambda: (out / f"trial-{first_ok['number']}" / "report.json").is_file(),
+        await wait_for(pilot, lambda: (out / f"trial-{first_ok.number}" / "report.json").is_file(),
                        what="the selected trial's export")
-        assert (out / f"trial-{first_ok['number']}" / "model.onnx").is_file()
+        assert (out / f"trial-{first_ok.number}" / "model.onnx").is_file()
 
         failed = store.trials(1, "failed")[0]
-        table.move_to_key(failed["id"])
+        table.move_to_key(failed.id)
         await pilot.press("e")
         await pilot.pause()
         assert any("only succeeded" in n.message for n in app._notifications)
@@ -347,7 +367,7 @@ async def test_export_the_selected_trial_and_the_best_k_to_onnx(store_copy, tmp_
         await pilot.press("b")
         assert isinstance(app.screen, PromptScreen)
         await pilot.press("backspace", "2", "enter")
-        best = [t["number"] for t in store.best_trials(1, 2)]
+        best = [t.number for t in store.best_trials(1, 2)]
         await wait_for(pilot, lambda: all((out / f"trial-{n}" / "report.json").is_file() for n in best),
                        what="the best 2 exported")
         await wait_for(pilot, lambda: any("exported to" in n.message for n in app._notifications))
@@ -361,12 +381,12 @@ async def test_trial_screen_shows_tree_metrics_curve_and_log(real_store, tmp_pat
     store = Store(real_store)
     trial = store.trials(1, "succeeded")[0]
     async with app.run_test(size=(100, 30)) as pilot:
-        app.open_trial(1, trial["id"])
+        app.open_trial(1, trial.id)
         await pilot.pause()
         screen = app.screen
         tree = screen.query_one("#arch")
         labels = [str(node.label) for node in tree.root.children]
-        assert f"x: {trial['arch']['x']}" in labels and f"op: \"{trial['arch']['op']}\"" in labels
+        assert f"x: {trial.arch['x']}" in labels and f"op: \"{trial.arch['op']}\"" in labels
         metrics = str(screen.query_one("#metrics").render())
         for name in ("reward", "accuracy", "latency_ms", "params"):
             assert name in metrics
@@ -376,11 +396,11 @@ async def test_trial_screen_shows_tree_metrics_curve_and_log(real_store, tmp_pat
         assert any("trained" in line for line in log.lines)
         assert not screen.has_class("-failed")
 
-        number = trial["number"]
+        number = trial.number
         await pilot.press("right_square_bracket")
-        assert screen.trial["number"] == number + 1
+        assert screen.trial.number == number + 1
         await pilot.press("left_square_bracket")
-        assert screen.trial["number"] == number
+        assert screen.trial.number == number
         await pilot.press("m")
         assert screen.maximized is tree
         await pilot.press("m")
@@ -392,7 +412,7 @@ async def test_trial_screen_shows_the_failure_reason_and_the_log_tail(real_store
     app = make_app(real_store, tmp_path)
     failed = Store(real_store).trials(1, "failed")[0]
     async with app.run_test(size=(100, 30)) as pilot:
-        app.open_trial(1, failed["id"])
+        app.open_trial(1, failed.id)
         await pilot.pause()
         screen = app.screen
         assert screen.has_class("-failed")
@@ -454,7 +474,7 @@ async def test_command_palette_finds_screens_jobs_and_actions(real_store, tmp_pa
 
 # ---- the new job screen --------------------------------------------------------------------------------
 
-def test_new_job_validation_gives_the_cli_s_messages(tmp_path, no_torch):
+def test_new_job_validation_gives_the_cli_s_messages(tmp_path):
     job = toy_job(tmp_path, max_trials=3)
     for overrides, cli in (({"max_trials": "0"}, ["--max-trials", "0"]),
                            ({"parallel": "0"}, ["--parallel", "0"])):
@@ -469,134 +489,168 @@ def test_new_job_validation_gives_the_cli_s_messages(tmp_path, no_torch):
     assert (checked.spec.name, checked.spec.search.max_trials, checked.spec.strategy.name) == \
         ("renamed", 7, "evolution")
     assert checked.space_size == 93
+    # picking another strategy than the file's drops the options only the file's strategy knows
+    (tmp_path / "evolution").mkdir()
+    evolution = toy_job(tmp_path / "evolution", max_trials=3, strategy="evolution")
+    assert check_job(evolution, strategy="random").spec.strategy.name == "random"
+    assert check_job(evolution).spec.strategy.population == 4
     # what the screen writes for the runner reads back as the same job
-    import tomllib
-
     again = parse_job(tomllib.loads(to_toml(checked.spec.model_dump(mode="json", exclude_none=True))))
     assert again == checked.spec
 
 
+@pytest.mark.parametrize("bad", [
+    pytest.param({"trainer": "no_such_function"}, id="a trainer.ref to a missing function"),
+    pytest.param({"extra": """
+        [reward]
+        formula = "accuracy * (latency_ms / 20) ** -0.07"
+    """}, id="a reward that needs latency, with no latency device"),
+])
+def test_new_job_validation_is_the_one_nasapp_run_uses(tmp_path, bad):
+    """A file that parses but cannot run (the engine's validate_job says why) is invalid on the screen too,
+    with the message `nasapp run` prints."""
+    job = toy_job(tmp_path, max_trials=3, **bad)
+    parse_job(tomllib.loads(job.read_text()), base=tmp_path)  # the file itself is well-formed
+    with pytest.raises(NasappError) as raised:
+        check_job(job)
+    result = nasapp_cli("run", str(job), "--db", str(tmp_path / "x.db"))
+    assert result.returncode != 0
+    assert result.stderr.strip() == f"error: {raised.value}"
+
+
+class RecordingApp(NasApp):
+    """The dashboard, remembering every process it launches (so that a test can end them by PID)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.started: list[subprocess.Popen] = []
+
+    def watch_launch(self, process: subprocess.Popen, log: Path, what: str) -> None:
+        self.started.append(process)
+        super().watch_launch(process, log, what)
+
+
 @run_async
-async def test_new_job_screen_validates_and_launches_a_detached_runner(tmp_path, no_torch):
+async def test_new_job_screen_validates_and_launches_a_detached_runner(tmp_path, monkeypatch):
+    monkeypatch.setenv("NASAPP_NO_TORCH", "1")  # for this test only: the runner the dashboard launches inherits it
     jobs = tmp_path / "jobs"
     jobs.mkdir()
     toy_job(jobs, max_trials=3, sleep=0.3)
     db = tmp_path / "nasapp.db"
-    app = make_app(db, tmp_path, new_job_dirs=[jobs])
-    async with app.run_test(size=(100, 30)) as pilot:
-        await pilot.press("n")
-        screen = app.screen
-        assert isinstance(screen, NewJobScreen)
-        options = screen.query_one("#files")
-        assert [s.label for s in screen.sources] == ["built-in demo", "jobs/job.toml"]
-        assert screen.checked is not None and screen.checked.spec.name == "demo-digits-mnasnet"
-        await pilot.press("down", "enter")  # the toy job file
-        assert screen.query_one("#name").value == "toy" and options is not None
-        screen.query_one("#max_trials").value = "0"
-        await pilot.pause()
-        assert screen.checked is None and "search.max_trials" in str(screen.query_one("#errors").render())
-        await pilot.press("ctrl+r")
-        assert isinstance(app.screen, NewJobScreen)  # an invalid job is not launched
-        screen.query_one("#max_trials").value = "3"
-        screen.query_one("#name").value = "from-the-tui"
-        await pilot.pause()
-        assert screen.checked is not None
-        await pilot.press("ctrl+r")
-        await pilot.pause()
-        assert isinstance(app.screen, JobsScreen)
-        process, job_file, log = screen.launched
-        assert job_file.is_file()
-        await wait_for(pilot, lambda: app.screen.query_one(VirtualTable).row_count == 1, timeout=30,
-                       what="the launched job on the jobs screen")
-    # the dashboard is closed: the runner goes on by itself and finishes the job
-    assert process.wait(timeout=60) == 0, log.read_text()
-    store = Store(db)
-    (job,) = store.jobs()
-    assert job["name"] == "from-the-tui" and job["status"] == "finished" and job["max_trials"] == 3
+    app = RecordingApp(db, refresh_s=0.2, export_root=tmp_path / "exports", new_job_dirs=[jobs])
+    try:
+        async with app.run_test(size=(100, 30)) as pilot:
+            await pilot.press("n")
+            screen = app.screen
+            assert isinstance(screen, NewJobScreen)
+            errors = screen.query_one("#errors")
+            assert [s.label for s in screen.sources] == ["built-in demo", "jobs/job.toml"]
+            await wait_for(pilot, lambda: screen.checked is not None, timeout=60, what="the demo validated")
+            assert screen.checked.spec.name == "demo-digits-mnasnet" and not screen.validating
+            await pilot.press("down", "enter")  # the toy job file
+            assert screen.query_one("#name").value == "toy"
+            await wait_for(pilot, lambda: screen.checked is not None and screen.checked.spec.name == "toy",
+                           what="the toy job validated")
+            screen.query_one("#max_trials").value = "0"
+            await wait_for(pilot, lambda: screen.checked is None and "search.max_trials" in str(errors.render()),
+                           what="max_trials = 0 refused")
+            await pilot.press("ctrl+r")
+            assert isinstance(app.screen, NewJobScreen)  # an invalid job is not launched
+            assert any("not launched" in n.message for n in app._notifications)
+            screen.query_one("#max_trials").value = "3"
+            screen.query_one("#name").value = "from-the-tui"
+            await pilot.press("ctrl+r")  # launches once the form as it is now is validated
+            await wait_for(pilot, lambda: isinstance(app.screen, JobsScreen), what="launched")
+            process, job_file, log = screen.launched
+            assert job_file.is_file() and app.started == [process]
+            await wait_for(pilot, lambda: app.screen.query_one(VirtualTable).row_count == 1, timeout=60,
+                           what="the launched job on the jobs screen")
+        # the dashboard is closed: the runner goes on by itself and finishes the job
+        assert process.wait(timeout=120) == 0, log.read_text()
+        store = Store(db)
+        (job,) = store.jobs()
+        assert (job.name, job.status, job.max_trials) == ("from-the-tui", "finished", 3)
+    finally:
+        for launched in app.started:
+            stop_process(launched)
 
 
 # ---- live: a real search running beside the dashboard --------------------------------------------------
 
 @pytest.fixture
-def live_job(tmp_path, no_torch):
-    """`nasapp run` of a slow toy job in its own process (about 25 s unless stopped)."""
-    db = tmp_path / "live.db"
-    job = toy_job(tmp_path, max_trials=50, parallel=1, sleep=0.5)
-    exe = Path(sys.executable).parent / "nasapp"
-    process = subprocess.Popen([str(exe), "run", str(job), "--db", str(db)], stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL, start_new_session=True)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if db.exists():
-            with sqlite3.connect(db) as conn:
-                if conn.execute("SELECT COUNT(*) FROM jobs WHERE runner_pid IS NOT NULL").fetchone()[0]:
-                    break
-        time.sleep(0.1)
-    yield db, process
-    for pid_process in [process]:
-        if pid_process.poll() is None:
-            os.killpg(pid_process.pid, signal.SIGTERM)
-            pid_process.wait(timeout=20)
-    store = Store(db)
-    for job_row in store.jobs():  # a runner the dashboard started (resume) is stopped too
-        if job_row["runner_pid"]:
-            try:
-                os.kill(job_row["runner_pid"], signal.SIGTERM)
-            except ProcessLookupError:
-                pass
+def live_job(tmp_path) -> Iterator[tuple[Path, subprocess.Popen]]:
+    """`nasapp run` of a toy job in its own process, with a budget no test reaches: tests stop it. The test
+    ends the runners the dashboard starts (resume) by PID; this fixture ends this one."""
+    db, log = tmp_path / "live.db", tmp_path / "live.log"
+    job = toy_job(tmp_path, max_trials=ENDLESS, parallel=1, sleep=0.3)
+    process = start_nasapp("run", str(job), "--db", str(db), log=log, env=NO_TORCH)
+    try:
+        wait_until(lambda: runner_started(db), "the runner", timeout=60, proc=process, log=log)
+        yield db, process
+    finally:
+        stop_process(process)
 
 
 @run_async
-async def test_live_refresh_and_pause_resume_stop_through_the_commands_table(live_job, tmp_path):
+async def test_live_refresh_and_pause_resume_stop_through_the_commands_table(live_job, tmp_path, monkeypatch):
+    monkeypatch.setenv("NASAPP_NO_TORCH", "1")  # for this test only: the runner the dashboard resumes inherits it
     db, process = live_job
     store = Store(db)
-    app = make_app(db, tmp_path)
-    async with app.run_test(size=(100, 30)) as pilot:
-        screen = app.screen
-        line = lambda: screen.lines[1]  # noqa: E731
-        await wait_for(pilot, lambda: line().done >= 1, what="a first finished trial")
-        first = line().done
-        await wait_for(pilot, lambda: line().done > first, what="the trial count growing")
-        assert line().status == "running" and line().eta_s is not None
+    app = RecordingApp(db, refresh_s=0.2, export_root=tmp_path / "exports")
+    try:
+        async with app.run_test(size=(100, 30)) as pilot:
+            screen = app.screen
+            line = lambda: screen.lines[1]  # noqa: E731
+            await wait_for(pilot, lambda: 1 in screen.lines and line().done >= 1, timeout=60,
+                           what="a first finished trial")
+            first = line().done
+            await wait_for(pilot, lambda: line().done > first, timeout=60, what="the trial count growing")
+            assert line().status == "running" and line().eta_s is not None and line().total == ENDLESS
 
-        await pilot.press("p")
-        await wait_for(pilot, lambda: line().status == "paused", what="paused")
-        commands = store.db.execute("SELECT command FROM commands").fetchall()
-        assert [c[0] for c in commands] == ["pause"]
-        await pilot.press("r")
-        await wait_for(pilot, lambda: line().status == "running", what="running again")
+            await pilot.press("p")
+            await wait_for(pilot, lambda: line().status == "paused", timeout=60, what="paused")
+            commands = store.db.execute("SELECT command FROM commands").fetchall()
+            assert [c[0] for c in commands] == ["pause"]
+            await pilot.press("r")
+            await wait_for(pilot, lambda: line().status == "running", timeout=60, what="running again")
 
-        app.open_job(1)  # the job screen follows the run live too
-        await pilot.pause()
-        job_screen = app.screen
-        table = job_screen.query_one("#trials", VirtualTable)
-        rows = table.row_count
-        await wait_for(pilot, lambda: table.row_count > rows, what="new trials in the table")
-        await wait_for(pilot, lambda: store.trials(1, "running"), what="a running trial")
-        app.open_trial(1, store.trials(1, "running")[-1]["id"])  # its screen follows it until it ends
-        await pilot.pause()
-        trial_screen = app.screen
-        await wait_for(pilot, lambda: trial_screen.trial["status"] == "succeeded"
-                       and len(trial_screen.query_one(LearningCurve).series.get("accuracy", ([], []))[0]) == 3
-                       and any("trained" in line for line in trial_screen.query_one("#log").lines),
-                       what="the running trial to finish on its screen")
-        assert "succeeded" in str(trial_screen.query_one("#title").render())
-        await pilot.press("escape")
-        await pilot.press("s")
-        assert isinstance(app.screen, ConfirmScreen)
-        await pilot.press("y")
-        await wait_for(pilot, lambda: job_screen.job["status"] == "stopped", what="stopped")
-        assert process.wait(timeout=20) == 130
-        assert "stopped" in str(job_screen.query_one("#summary").render())
+            app.open_job(1)  # the job screen follows the run live too
+            await pilot.pause()
+            job_screen = app.screen
+            table = job_screen.query_one("#trials", VirtualTable)
+            rows = table.row_count
+            await wait_for(pilot, lambda: table.row_count > rows, timeout=60, what="new trials in the table")
+            await wait_for(pilot, lambda: store.trials(1, "running"), timeout=60, what="a running trial")
+            app.open_trial(1, store.trials(1, "running")[-1].id)  # its screen follows it until it ends
+            await pilot.pause()
+            trial_screen = app.screen
+            await wait_for(pilot, lambda: trial_screen.trial.status == "succeeded"
+                           and len(trial_screen.query_one(LearningCurve).series.get("accuracy", ([], []))[0]) == 3
+                           and any("trained" in line for line in trial_screen.query_one("#log").lines),
+                           timeout=60, what="the running trial to finish on its screen")
+            assert "succeeded" in str(trial_screen.query_one("#title").render())
+            await pilot.press("escape")
+            await pilot.press("s")
+            assert isinstance(app.screen, ConfirmScreen)
+            await pilot.press("y")
+            await wait_for(pilot, lambda: job_screen.job.status == "stopped", timeout=60, what="stopped")
+            assert process.wait(timeout=60) == 130
+            assert "stopped" in str(job_screen.query_one("#summary").render())
 
-        await pilot.press("r")  # a stopped job resumes in a new detached runner
-        await wait_for(pilot, lambda: job_screen.job["status"] == "running"
-                       and job_screen.job["runner_pid"] not in (None, process.pid), what="resumed")
-        await pilot.press("s", "y")
-        await wait_for(pilot, lambda: job_screen.job["status"] == "stopped", what="stopped again")
-    assert store.job(1)["status"] == "stopped"
-    assert [c[0] for c in store.db.execute("SELECT command FROM commands ORDER BY id").fetchall()] == \
-        ["pause", "resume", "stop", "stop"]
+            await pilot.press("r")  # a stopped job resumes in a new detached runner
+            await wait_for(pilot, lambda: job_screen.job.status == "running"
+                           and job_screen.job.runner_pid not in (None, process.pid), timeout=60, what="resumed")
+            assert [p.pid for p in app.started] == [job_screen.job.runner_pid]
+            await pilot.press("s", "y")
+            await wait_for(pilot, lambda: job_screen.job.status == "stopped", timeout=60, what="stopped again")
+        assert app.started[0].wait(timeout=60) == 130
+        assert store.job(1).status == "stopped"
+        assert [c[0] for c in store.db.execute("SELECT command FROM commands ORDER BY id").fetchall()] == \
+            ["pause", "resume", "stop", "stop"]
+    finally:
+        for launched in app.started:
+            stop_process(launched)
+        store.close()
 
 
 @run_async
@@ -631,6 +685,22 @@ def test_the_trials_model_reads_only_what_changed(real_store):
     assert model.update(store) and len(model.rows) == 14 and not model.open_ids
     assert not model.update(store)  # nothing new: nothing changed
     assert model.metric_keys == ["accuracy", "latency_ms", "params"]
+    succeeded = store.trials(1, "succeeded")
+    assert model.counts["succeeded"] == len(succeeded) and model.counts["failed"] == store.counts(1)["failed"]
+    assert model.best_max == max(t.reward for t in succeeded)
+    assert model.curve() == ([float(t.number) for t in succeeded], [t.reward for t in succeeded])
+    assert [t.id for t in model.take_new_succeeded()] == [t.id for t in succeeded]
+    assert model.take_new_succeeded() == []  # the charts took them
+    assert model.column_keys() == ["number", "status", "reward", "m:accuracy", "m:latency_ms", "m:params",
+                                   "time", "device", "note"]
+    first = succeeded[0]
+    cells = model.cells(first.id)
+    assert cells[:3] == (str(first.number), "succeeded", f"{first.reward:.4f}") and model.tone(first.id) == "good"
+    by_reward = model.ordered_ids("all", "reward", reverse=True)
+    assert by_reward[0] == max(succeeded, key=lambda t: t.reward).id
+    assert model.rows[by_reward[-1]].reward is None  # empty values last, either way
+    failed = model.ordered_ids("failed", "number", reverse=False)
+    assert failed and all(model.rows[i].status == "failed" and "ValueError" in model.cells(i)[-1] for i in failed)
 
 
 # ---- snapshots -----------------------------------------------------------------------------------------
@@ -650,9 +720,9 @@ def snapshot_store(real_store, tmp_path_factory) -> Path:
     conn.close()
     store = Store(folder / "nasapp.db")
     for trial in store.trials(1):
-        log = store.trial_dir(1, trial["number"]) / "trial.log"
+        log = store.trial_dir(1, trial.number) / "trial.log"
         log.parent.mkdir(parents=True, exist_ok=True)
-        log.write_text(f"=== trial {trial['number']} ===\ntrained {trial['arch']}\n")
+        log.write_text(f"=== trial {trial.number} ===\ntrained {trial.arch}\n")
     store.close()
     return folder / "nasapp.db"
 
@@ -687,5 +757,12 @@ def test_snapshot_new_job_screen(snap_compare, snapshot_store, tmp_path):
     jobs.mkdir()
     (jobs / "job.toml").write_text(toy_job(tmp_path, max_trials=3).read_text().replace(str(TOY), "toy.py"))
     shutil.copy(TOY, jobs / "toy.py")
-    assert snap_compare(snapshot_app(snapshot_store, tmp_path, new_job_dirs=[jobs]), press=["n"],
+
+    async def open_and_validate(pilot) -> None:
+        await pilot.press("n")
+        screen = pilot.app.screen
+        await wait_for(pilot, lambda: screen.checked is not None and not screen.validating, timeout=60,
+                       what="the demo job validated")
+
+    assert snap_compare(snapshot_app(snapshot_store, tmp_path, new_job_dirs=[jobs]), run_before=open_and_validate,
                         terminal_size=(80, 24))

@@ -3,7 +3,6 @@ commands table, and launching runners as detached processes."""
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -15,8 +14,10 @@ from typing import TYPE_CHECKING, Any
 from nasapp.app.progress import format_duration
 from nasapp.engine.execution.python_command import module_command
 from nasapp.engine.jobs.liveness import effective_status, runner_alive
+from nasapp.engine.jobs.spec import JobSpec, job_spec
 from nasapp.store import Store
 from nasapp.store.queries import empty_stats, finished_count
+from nasapp.store.records import Job
 
 if TYPE_CHECKING:
     from nasapp.app.tui import NasApp
@@ -65,7 +66,6 @@ class JobLine:
     elapsed_s: float
     eta_s: float | None
     message: str | None
-    alive: bool
 
     def cells(self) -> tuple[str, ...]:
         return (str(self.id), self.name, self.status, f"{self.done}/{self.total}", str(self.running),
@@ -73,24 +73,23 @@ class JobLine:
                 format_duration(self.eta_s) if self.eta_s is not None else "-")
 
 
-def job_line(job: dict[str, Any], stats: dict[str, Any] | None, now: float | None = None) -> JobLine:
+def job_line(job: Job, stats: dict[str, Any] | None, now: float | None = None) -> JobLine:
     """A job's figures from its row and its trial stats (queries.job_stats): no further query."""
     now = time.time() if now is None else now
     stats = stats or empty_stats()
     counts = stats["counts"]
-    direction = job["spec"].get("reward", {}).get("direction", "max")
-    best = stats["best_max"] if direction == "max" else stats["best_min"]
+    best = stats["best_max"] if job_spec(job).reward.direction == "max" else stats["best_min"]
     status = effective_status(job)
-    live = job["status"] in ("running", "paused")
-    end = now if live else (job["finished_at"] or job["updated_at"] or now)
-    elapsed = max(0.0, end - job["started_at"]) if job["started_at"] else 0.0
+    live = job.status in ("running", "paused")
+    end = now if live else (job.finished_at or job.updated_at or now)
+    elapsed = max(0.0, end - job.started_at) if job.started_at else 0.0
     done = finished_count(counts)
     eta = None
     if status == "running" and done > 0 and elapsed > 0:
-        eta = (job["max_trials"] - done) * elapsed / done
-    return JobLine(id=job["id"], name=job["name"], status=status, done=done, total=job["max_trials"],
+        eta = (job.max_trials - done) * elapsed / done
+    return JobLine(id=job.id, name=job.name, status=status, done=done, total=job.max_trials,
                    running=counts.get("running", 0), failed=counts.get("failed", 0), best=best,
-                   elapsed_s=elapsed, eta_s=eta, message=job["message"], alive=runner_alive(job))
+                   elapsed_s=elapsed, eta_s=eta, message=job.message)
 
 
 # ---- job control -----------------------------------------------------------------------------------
@@ -134,18 +133,18 @@ def control_job(app: NasApp, job_id: int, command: str) -> tuple[bool, str]:
     if command in ("pause", "stop"):
         if not alive:
             return False, f"job {job_id} is not running ({status})"
-        if command == "pause" and job["status"] == "paused":
+        if command == "pause" and job.status == "paused":
             return False, f"job {job_id} is already paused"
         store.add_command(job_id, command)
         return True, f"job {job_id}: {command} requested"
     if command == "resume":
         if alive:
-            if job["status"] != "paused":
+            if job.status != "paused":
                 return False, f"job {job_id} is already running"
             store.add_command(job_id, "resume")
             return True, f"job {job_id}: resume requested"
-        if job["status"] == "finished":
-            return False, f"job {job_id} already finished its {job['max_trials']} trials"
+        if job.status == "finished":
+            return False, f"job {job_id} already finished its {job.max_trials} trials"
         log = launch_dir(store) / f"resume-job-{job_id}-{int(time.time())}.log"
         process = launch_detached(["resume", str(job_id), "--db", str(store.path)], log)
         app.watch_launch(process, log, f"resume of job {job_id}")
@@ -170,32 +169,28 @@ def tail_lines(path: Path, lines: int = 200, max_bytes: int = 65536) -> list[str
     return out[-lines:]
 
 
-def space_summary(job: dict[str, Any]) -> str:
-    spec = job["spec"]
-    space = spec.get("space", {})
-    name = space.get("prebuilt") or space.get("ref") or "?"
-    if space.get("ref"):
-        module, _, attr = str(name).rpartition(":")
-        name = f"{Path(module).name}:{attr}" if module.endswith(".py") else name
+def space_summary(job: Job) -> str:
+    """The job's space and its size: "mnasnet (1.23e+20 architectures)"; a file space by its file name."""
+    name = job_spec(job).space.label
+    module, sep, attr = name.rpartition(":")
+    if sep and module.endswith(".py"):
+        name = f"{Path(module).name}:{attr}"
     try:
         from nasapp.engine.spaces import Space
 
-        size = Space.from_json(job["space"]).size()
+        size = Space.from_json(job.space).size()
         size_text = f"{size:,}" if size < 10**7 else f"{size:.2e}"
     except Exception:  # noqa: BLE001 - a summary line must never fail the screen
         size_text = "?"
     return f"{name} ({size_text} architectures)"
 
 
-def reward_summary(spec: dict[str, Any]) -> str:
-    reward = spec.get("reward", {})
-    if reward.get("formula"):
-        return f"{reward.get('direction', 'max')} {reward['formula']}"
-    text = f"{reward.get('direction', 'max')} {reward.get('metric', 'accuracy')}"
-    if reward.get("latency_target_ms"):
-        text += f", latency target {reward['latency_target_ms']:g} ms ({reward.get('constraint', 'soft')})"
+def reward_summary(spec: JobSpec) -> str:
+    """What the reward is: "max accuracy", with its latency target, or the formula."""
+    reward = spec.reward
+    if reward.formula:
+        return f"{reward.direction} {reward.formula}"
+    text = f"{reward.direction} {reward.metric}"
+    if reward.latency_target_ms:
+        text += f", latency target {reward.latency_target_ms:g} ms ({reward.constraint})"
     return text
-
-
-def arch_json(arch: Any) -> str:
-    return json.dumps(arch, sort_keys=True)

@@ -1,29 +1,30 @@
-"""The job screen: the spec summary, the search curve, the Pareto front, the trials table and the event log."""
+"""The job screen: the spec summary, the search curve, the Pareto front, the trials table and the event log.
+
+The screen reads the store once per tick into a TrialsModel (app/trials_model.py) and hands what changed to
+three panels: JobSummary (the header lines), ChartsPanel (search curve and Pareto front) and TrialsPanel (the
+trials table and the event log behind one bar). What the user picks (filter, sort, reverse, trials or log,
+curve or Pareto, zoom) are reactive attributes of the panel or screen they belong to; their watch_ methods
+redraw.
+"""
 
 from __future__ import annotations
 
 import time
-from bisect import insort
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.markup import escape
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal
+from textual.containers import Horizontal, Vertical
+from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widgets import ContentSwitcher, Footer, Header, Log, Static
 
 from nasapp.app.progress import format_duration
-from nasapp.app.screens.common import (
-    STATUS_TONES,
-    control_job,
-    fmt_metric,
-    fmt_number,
-    job_line,
-    reward_summary,
-    space_summary,
-)
+from nasapp.app.screens.common import control_job, fmt_number, job_line, reward_summary, space_summary
+from nasapp.app.trials_model import FILTERS, LATENCY_KEY, TrialsModel
 from nasapp.app.widgets import (
     Column,
     ConfirmScreen,
@@ -34,181 +35,262 @@ from nasapp.app.widgets import (
     TableRow,
     VirtualTable,
 )
+from nasapp.engine.jobs.spec import job_spec
 from nasapp.engine.rewards.pareto import metric_direction, metric_value, pareto_front
 from nasapp.store import Store
-from nasapp.store.db import FINISHED, TRIAL_STATES
-from nasapp.store.queries import data_version, events_after, trial_rows
+from nasapp.store.queries import data_version, events_after
+from nasapp.store.records import Job, Trial
 
 if TYPE_CHECKING:
     from nasapp.app.tui import NasApp
 
-FILTERS = ("all", *TRIAL_STATES)
-MAX_METRIC_COLUMNS = 5
-LATENCY_KEY = "latency_ms"
 CHART_THROTTLE_FROM = 1000  # trials: from here on the charts are re-plotted at most once per second
 STAGE2_AVAILABLE = False  # stage-2 retraining of the top N: not in the engine yet (the action shows disabled)
+ZOOMS = ("split", "table", "charts")
 
 
-def _duration(trial: dict[str, Any]) -> float | None:
-    if trial["started_at"] is None:
-        return None
-    end = trial["finished_at"] if trial["status"] not in ("running", "queued") else time.time()
-    return max(0.0, (end or time.time()) - trial["started_at"])
+def trial_columns(metric_keys: list[str]) -> list[Column]:
+    """The trials table's columns, in TrialsModel.column_keys() order."""
+    metric_columns = [Column(f"m:{k}", k, max(8, min(len(k), 12)), "right") for k in metric_keys]
+    return [Column("number", "#", 5, "right"), Column("status", "status", 9),
+            Column("reward", "reward", 7, "right"), *metric_columns,
+            Column("time", "time", 7, "right"), Column("device", "device", 6),
+            Column("note", "note", None, max_width=60)]
 
 
-def _note(trial: dict[str, Any]) -> str:
-    """The trials table's note: the failure reason and its message, on one line."""
-    note = trial["reason"] or ""
-    if trial["message"]:
-        note = f"{note}: {trial['message']}" if note else trial["message"]
-    return note.replace("\n", " ")
+# ---- the panels ----------------------------------------------------------------------------------
 
+class JobSummary(Static):
+    """Two lines about the job: name, status, strategy, reward, space, budget; progress, best, time, ETA."""
 
-class TrialsModel:
-    """A job's trials, read incrementally: each update reads new trials and the ones not finished yet.
-
-    Everything a tick needs is kept up to date from the changed rows only: counts by status, the best
-    rewards, the search curve's points (sorted by trial number), the succeeded trials not yet charted,
-    and per column the sort values. Succeeded trials never change again (a resume requeues only queued,
-    running and cancelled trials), which is what makes the best, the curve and the front incremental.
+    DEFAULT_CSS = """
+    JobSummary { height: auto; max-height: 4; padding: 0 1; background: $boost; }
     """
 
-    def __init__(self, job: dict[str, Any]) -> None:
-        self.job_id = job["id"]
-        self.metric = job["spec"].get("reward", {}).get("metric", "accuracy")
-        self.rows: dict[int, dict[str, Any]] = {}  # trial id -> row (no architecture), in id (= number) order
-        self.max_id = 0
-        self.open_ids: set[int] = set()
-        self.metric_keys: list[str] = []
-        self.counts: dict[str, int] = dict.fromkeys(TRIAL_STATES, 0)
-        self.best_max: float | None = None
-        self.best_min: float | None = None
-        self.curve_points: list[tuple[int, float]] = []  # (number, reward) of succeeded trials, sorted
-        self.new_succeeded: list[dict[str, Any]] = []  # succeeded since the charts last took them
-        self._formatted: dict[int, TableRow] = {}
-        self._values: dict[str, dict[int, Any]] = {}  # column -> trial id -> sort value
-        self.note_width = 0  # the longest note so far (the table's auto-width column)
-        self.version = 0  # bumped when anything changed
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__("", id=id)
+        self._space: tuple[int, str] | None = None  # (job id, its space summary): computed once
 
-    def update(self, store: Store) -> bool:
-        fresh = trial_rows(store, self.job_id, self.max_id, sorted(self.open_ids))
-        changed = False
-        keys = set(self.metric_keys)
-        for row in fresh:
-            trial_id = row["id"]
-            old = self.rows.get(trial_id)
-            if old == row:
-                continue
-            changed = True
-            self.rows[trial_id] = row
-            self._formatted.pop(trial_id, None)
-            for values in self._values.values():
-                values.pop(trial_id, None)
-            self.max_id = max(self.max_id, trial_id)
-            if old is not None:
-                self.counts[old["status"]] -= 1
-            self.counts[row["status"]] = self.counts.get(row["status"], 0) + 1
-            if row["status"] in FINISHED:
-                self.open_ids.discard(trial_id)
-            else:
-                self.open_ids.add(trial_id)
-            if row["status"] == "succeeded" and (old is None or old["status"] != "succeeded"):
-                self._add_succeeded(row)
-            if row["reason"] or row["message"]:
-                self.note_width = max(self.note_width, len(_note(row)))
-            keys.update(row["metrics"])
-        if keys != set(self.metric_keys):
-            self.metric_keys = self._order_keys(keys)
-            self._formatted.clear()
-        if changed:
-            self.version += 1
-        return changed
+    def show(self, job: Job, model: TrialsModel) -> None:
+        if self._space is None or self._space[0] != job.id:
+            self._space = (job.id, space_summary(job))
+        spec = job_spec(job)
+        line = job_line(job, model.stats())
+        first = (f"[b]{escape(job.name)}[/b] · {line.status} · strategy {spec.strategy.name}"
+                 f" · reward {escape(reward_summary(spec))}\n"
+                 f"space {escape(self._space[1])} · budget {job.max_trials} trials,"
+                 f" parallel {spec.search.parallel}")
+        eta = format_duration(line.eta_s) if line.eta_s is not None else "-"
+        second = (f"{line.done}/{line.total} trials · {line.running} running · {line.failed} failed ·"
+                  f" best {fmt_number(line.best)} · time {format_duration(line.elapsed_s)} · ETA {eta}")
+        if job.message:
+            second += f" · {escape(job.message)}"
+        self.update(f"{first}\n{second}")
 
-    def _add_succeeded(self, row: dict[str, Any]) -> None:
-        self.new_succeeded.append(row)
-        reward = row["reward"]
-        if reward is None or reward != reward:
+
+class ChartsPanel(Horizontal):
+    """The search curve and the Pareto front, side by side when there is room, else one of them (v).
+
+    Fed from a TrialsModel: the curve from its sorted points, the front from its new succeeded trials only
+    (the front of a set plus new points is the front of its old front plus those points). Re-plotting costs
+    tens of ms on big jobs (plotext's output is parsed back from ANSI), so once a job has
+    CHART_THROTTLE_FROM trials the charts are re-plotted at most once per `interval_s`.
+    """
+
+    DEFAULT_CSS = """
+    ChartsPanel { height: 45%; min-height: 7; }
+    ChartsPanel #pareto { display: none; }
+    ChartsPanel.-show-pareto #curve { display: none; }
+    ChartsPanel.-show-pareto #pareto { display: block; }
+    """
+    show_pareto: reactive[bool] = reactive(False, init=False)  # the narrow layout shows the Pareto chart
+    has_latency: reactive[bool] = reactive(False, init=False)  # any trial with a measured latency yet
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id, classes="-no-latency")
+        self.interval_s = 1.0
+        self._stale = False
+        self._plotted_at = 0.0
+        self._xs: list[float] = []  # every charted trial's latency and metric
+        self._ys: list[float] = []
+        self._front: list[Trial] = []
+
+    def compose(self) -> ComposeResult:
+        yield SearchCurve(id="curve")
+        yield ParetoChart(id="pareto")
+
+    def watch_show_pareto(self, show: bool) -> None:
+        self.set_class(show, "-show-pareto")
+
+    def watch_has_latency(self, has: bool) -> None:
+        self.set_class(not has, "-no-latency")
+
+    def data_changed(self) -> None:
+        """The model has new trials: re-plot at the next redraw()."""
+        self._stale = True
+
+    def redraw(self, model: TrialsModel, force: bool = False) -> None:
+        """Re-plot when the data changed (throttled on big jobs unless forced)."""
+        now = time.monotonic()
+        if not self._stale or not (force or len(model.rows) < CHART_THROTTLE_FROM
+                                   or now - self._plotted_at >= self.interval_s):
             return
-        insort(self.curve_points, (row["number"], float(reward)))
-        self.best_max = reward if self.best_max is None else max(self.best_max, reward)
-        self.best_min = reward if self.best_min is None else min(self.best_min, reward)
+        self._stale = False
+        self._plotted_at = now
+        self._plot(model)
 
-    def take_new_succeeded(self) -> list[dict[str, Any]]:
-        taken, self.new_succeeded = self.new_succeeded, []
-        return taken
+    def _plot(self, model: TrialsModel) -> None:
+        reward = model.reward
+        xs, ys = model.curve()
+        self.query_one(SearchCurve).set_data(xs, ys, reward.direction, label="reward")
+        y_key = model.metric
+        new = [t for t in model.take_new_succeeded()
+               if metric_value(t, LATENCY_KEY) is not None and metric_value(t, y_key) is not None]
+        if new:
+            self._xs += [t.metric(LATENCY_KEY) for t in new]
+            self._ys += [t.metric(y_key) for t in new]
+            self._front = pareto_front(self._front + new, x=LATENCY_KEY, y=y_key, x_dir="min",
+                                       y_dir=metric_direction(y_key, reward))
+        self.has_latency = bool(self._xs)
+        pareto = self.query_one(ParetoChart)
+        if not self.has_latency:
+            if pareto.has_data or pareto.renders == 0:
+                pareto.set_data(([], []), ([], []))
+            return
+        if new or not pareto.has_data:
+            front = ([t.metric(LATENCY_KEY) for t in self._front], [t.metric(y_key) for t in self._front])
+            pareto.set_data((self._xs, self._ys), front, x_label=LATENCY_KEY, y_label=y_key)
 
-    def _order_keys(self, keys: set[str]) -> list[str]:
-        first = [k for k in (self.metric, LATENCY_KEY) if k in keys]
-        return (first + sorted(keys - set(first)))[:MAX_METRIC_COLUMNS]
 
-    def columns(self) -> list[Column]:
-        metric_columns = [Column(f"m:{k}", k, max(8, min(len(k), 12)), "right") for k in self.metric_keys]
-        return [Column("number", "#", 5, "right"), Column("status", "status", 9),
-                Column("reward", "reward", 7, "right"), *metric_columns,
-                Column("time", "time", 7, "right"), Column("device", "device", 6),
-                Column("note", "note", None, max_width=60)]
+class EventLog(Log):
+    """The job's log, newest last."""
 
-    def table_row(self, trial: dict[str, Any]) -> TableRow:
-        cached = self._formatted.get(trial["id"])
-        if cached is not None and trial["status"] != "running":
-            return cached
-        metrics = trial["metrics"]
-        duration = _duration(trial)
-        cells = (str(trial["number"]), trial["status"], fmt_number(trial["reward"]),
-                 *(fmt_metric(metrics.get(k)) for k in self.metric_keys),
-                 format_duration(duration) if duration is not None else "-", trial["device"] or "-",
-                 _note(trial))
-        row = TableRow(trial["id"], cells, STATUS_TONES.get(trial["status"]))
-        self._formatted[trial["id"]] = row
-        return row
+    def add_events(self, rows: list[dict[str, Any]]) -> None:
+        lines = []
+        for event in rows:
+            stamp = datetime.fromtimestamp(event["ts"]).strftime("%H:%M:%S")
+            level = "" if event["level"] == "info" else f"{event['level'].upper()} "
+            lines.append(f"{stamp} {level}{event['message']}")
+        self.write_lines(lines)
 
-    def sort_value(self, trial: dict[str, Any], column: str) -> Any:
-        """A trial's value in a column, for sorting (None: empty, sorted last)."""
-        if column == "number":
-            return trial["number"]
-        if column == "reward":
-            reward = trial["reward"]
-            return reward if reward is not None and reward == reward else None
-        if column.startswith("m:"):
-            value = trial["metrics"].get(column[2:])
-            return value if isinstance(value, int | float) and value == value else None
-        if column == "time":
-            return _duration(trial)
-        if column == "note":
-            return trial["reason"] or trial["message"] or None
-        return trial.get(column)
 
-    def _column_values(self, column: str, ids: list[int]) -> dict[int, Any]:
-        if column == "time":  # running trials' durations grow: never cached
-            return {i: _duration(self.rows[i]) for i in ids}
-        values = self._values.setdefault(column, {})
-        rows = self.rows
-        for i in ids:
-            if i not in values:
-                values[i] = self.sort_value(rows[i], column)
-        return values
+class TrialsPanel(Vertical):
+    """The trials table and the event log behind one bar (a click on the bar switches between them).
 
-    def view(self, status: str, sort: str, reverse: bool) -> LazyRows:
-        """The table's rows, formatted when drawn: filtered by status, sorted by a column (empty values last
-        either way; ties in trial-number order)."""
-        rows = self.rows
-        ids = list(rows) if status == "all" else [i for i, t in rows.items() if t["status"] == status]
-        if sort == "number":
-            ordered = ids[::-1] if reverse else ids
+    The table shows the model's trials filtered by `filter` and sorted by `sort` (`reverse`); `showing` says
+    which of "trials" and "events" is on screen. Setting any of them redraws (their watch_ methods).
+    """
+
+    DEFAULT_CSS = """
+    TrialsPanel { height: 1fr; }
+    TrialsPanel #bar { height: 1; padding: 0 1; background: $panel; }
+    TrialsPanel #switcher { height: 1fr; }
+    TrialsPanel #trials { height: 1fr; }
+    TrialsPanel #events { height: 1fr; overflow: auto; }
+    """
+    filter: reactive[str] = reactive("all", init=False)  # "all" or a trial status
+    sort: reactive[str] = reactive("number", init=False)  # a column key
+    reverse: reactive[bool] = reactive(False, init=False)
+    showing: reactive[str] = reactive("trials", init=False)  # "trials" | "events"
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.model: TrialsModel | None = None  # set by the screen once it has read the job
+
+    def compose(self) -> ComposeResult:
+        yield Static("", id="bar")
+        with ContentSwitcher(initial="trials", id="switcher"):
+            yield VirtualTable(id="trials")
+            yield EventLog(id="events", max_lines=5000, auto_scroll=True)
+
+    @property
+    def table(self) -> VirtualTable:
+        return self.query_one("#trials", VirtualTable)
+
+    @property
+    def selected_trial(self) -> Trial | None:
+        key = self.table.cursor_key
+        return self.model.rows.get(key) if self.model is not None and key is not None else None
+
+    # ---- what the user picks ---------------------------------------------------------------------------
+    def watch_filter(self) -> None:
+        self.refresh_rows()
+
+    def watch_sort(self) -> None:
+        self.refresh_rows()
+
+    def watch_reverse(self) -> None:
+        self.refresh_rows()
+
+    def watch_showing(self, showing: str) -> None:
+        self.query_one(ContentSwitcher).current = showing
+        self.query_one(f"#{showing}").focus()
+        self._refresh_bar()
+
+    def cycle_filter(self) -> None:
+        self.filter = FILTERS[(FILTERS.index(self.filter) + 1) % len(FILTERS)]
+
+    def sort_by(self, column: str, reverse: bool = False) -> None:
+        """Sort by `column` (one redraw, also when both the column and the direction change)."""
+        if column == self.sort:
+            self.reverse = reverse
         else:
-            values = self._column_values(sort, ids)
-            present = [i for i in ids if values[i] is not None]
-            missing = [i for i in ids if values[i] is None]
-            present.sort(key=values.__getitem__, reverse=reverse)
-            ordered = present + missing
-        return LazyRows(ordered, self._row_for_id)
+            self.set_reactive(TrialsPanel.reverse, reverse)
+            self.sort = column
 
-    def _row_for_id(self, trial_id: int) -> TableRow:
-        return self.table_row(self.rows[trial_id])
+    def cycle_sort(self) -> None:
+        keys = [c.key for c in self.table.columns]
+        index = keys.index(self.sort) if self.sort in keys else -1
+        self.sort_by(keys[(index + 1) % len(keys)], self.reverse)
 
-    def curve(self) -> tuple[list[float], list[float]]:
-        return [float(n) for n, _ in self.curve_points], [r for _, r in self.curve_points]
+    def toggle_log(self) -> None:
+        self.showing = "events" if self.showing == "trials" else "trials"
 
+    def on_virtual_table_header_clicked(self, event: VirtualTable.HeaderClicked) -> None:
+        self.sort_by(event.column, not self.reverse if event.column == self.sort else False)
+
+    def on_click(self, event: events.Click) -> None:
+        if event.widget is not None and event.widget.id == "bar":
+            self.toggle_log()
+
+    # ---- drawing ---------------------------------------------------------------------------------------
+    def refresh_rows(self) -> None:
+        """Show the model's trials as they are now (after it changed, or the view did)."""
+        model = self.model
+        if model is None:
+            return
+        table = self.table
+        if model.column_keys() != [c.key for c in table.columns]:
+            table.set_columns(trial_columns(model.metric_keys))
+            if self.sort not in model.column_keys():
+                self.set_reactive(TrialsPanel.sort, "number")
+                self.set_reactive(TrialsPanel.reverse, False)
+        table.header_marks = {self.sort: "▼" if self.reverse else "▲"}
+        ids = model.ordered_ids(self.filter, self.sort, self.reverse)
+        table.set_rows(LazyRows(ids, self._row), keys=ids, widths={"note": model.note_width})
+        self._refresh_bar()
+
+    def _row(self, trial_id: int) -> TableRow:
+        assert self.model is not None
+        return TableRow(trial_id, self.model.cells(trial_id), self.model.tone(trial_id))
+
+    def _refresh_bar(self) -> None:
+        if self.showing == "trials":
+            arrow = "▼" if self.reverse else "▲"
+            text = (f"[b]Trials[/b] | Events (l) · filter [b]{self.filter}[/b] (f) · sort"
+                    f" [b]{self._sort_label()} {arrow}[/b] (o/O) · {self.table.row_count} shown")
+        else:
+            text = "Trials | [b]Events[/b] (l) · the job's log, newest last"
+        self.query_one("#bar", Static).update(text)
+
+    def _sort_label(self) -> str:
+        for column in self.table.columns:
+            if column.key == self.sort:
+                return column.label
+        return self.sort
+
+
+# ---- the screen ------------------------------------------------------------------------------------
 
 class JobScreen(Screen):
     """One job: its spec, search curve, Pareto front, trials and events, refreshed live."""
@@ -245,77 +327,54 @@ class JobScreen(Screen):
         Binding("z", "zoom", "Zoom"),
     ]
     DEFAULT_CSS = """
-    JobScreen #summary { height: auto; max-height: 4; padding: 0 1; background: $boost; }
-    JobScreen #charts { height: 45%; min-height: 7; }
-    JobScreen #pareto { display: none; }
-    JobScreen.-show-pareto #curve { display: none; }
-    JobScreen.-show-pareto #pareto { display: block; }
-    JobScreen.-wide #curve { display: block; }
-    JobScreen.-wide #pareto { display: block; }
-    JobScreen.-wide.-no-latency #pareto { display: none; }
-    JobScreen #bar { height: 1; padding: 0 1; background: $panel; }
-    JobScreen #switcher { height: 1fr; }
-    JobScreen #trials { height: 1fr; }
-    JobScreen #events { height: 1fr; overflow: auto; }
-    JobScreen.-zoom-table #charts { display: none; }
-    JobScreen.-zoom-charts #charts { height: 1fr; }
-    JobScreen.-zoom-charts #bar { display: none; }
-    JobScreen.-zoom-charts #switcher { display: none; }
+    JobScreen.-wide ChartsPanel #curve { display: block; }
+    JobScreen.-wide ChartsPanel #pareto { display: block; }
+    JobScreen.-wide ChartsPanel.-no-latency #pareto { display: none; }
+    JobScreen.-zoom-table ChartsPanel { display: none; }
+    JobScreen.-zoom-charts ChartsPanel { height: 1fr; }
+    JobScreen.-zoom-charts TrialsPanel { display: none; }
     """
     HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]] | None] = [(0, "-narrow"), (120, "-wide")]
+
+    zoom: reactive[str] = reactive("split", init=False)  # "split" | "table" (only) | "charts" (only)
 
     def __init__(self, job_id: int) -> None:
         super().__init__()
         self.job_id = job_id
-        self.job: dict[str, Any] = {}
+        self.job: Job | None = None
         self.model: TrialsModel | None = None
-        self.filter = "all"
-        self.sort = "number"
-        self.reverse = False
-        self.zoom = "split"
+        self.summary = JobSummary(id="summary")
+        self.charts = ChartsPanel(id="charts")
+        self.trials = TrialsPanel(id="trials-panel")
         self._version: int | None = None
         self._events_after = 0
-        self._space_text = ""
-        self._pareto_xs: list[float] = []
-        self._pareto_ys: list[float] = []
-        self._front: list[dict[str, Any]] = []
-        self._charts_dirty = False
-        self._charts_at = 0.0
-        self.chart_interval_s = 1.0
 
     @property
     def nas(self) -> NasApp:
         return self.app  # type: ignore[return-value]
 
     def compose(self) -> ComposeResult:
+        self.job = self.nas.store.job(self.job_id)
+        self.model = self.trials.model = TrialsModel(self.job) if self.job is not None else None
         yield Header()
-        yield Static("", id="summary")
-        with Horizontal(id="charts"):
-            yield SearchCurve(id="curve")
-            yield ParetoChart(id="pareto")
-        yield Static("", id="bar")
-        with ContentSwitcher(initial="trials", id="switcher"):
-            yield VirtualTable(id="trials")
-            yield Log(id="events", max_lines=5000, auto_scroll=True)
+        yield self.summary
+        yield self.charts
+        yield self.trials
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
-        job = self.nas.store.job(self.job_id)
-        if job is None:
+        if self.job is None:
             self.notify(f"no job {self.job_id}", severity="error")
             return
-        self.job = job
-        self.title = f"Job {job['id']} {job['name']}"
-        self.model = TrialsModel(job)
-        self._space_text = space_summary(job)
+        self.title = f"Job {self.job.id} {self.job.name}"
         self.refresh_data(force=True)
         self.set_interval(self.nas.refresh_s, self.refresh_data)
-        self.query_one("#trials", VirtualTable).focus()
+        self.trials.table.focus()
 
     # ---- data --------------------------------------------------------------------------------------
     def refresh_data(self, force: bool = False) -> None:
         """One tick: when the store changed, read what changed; always refresh the header's clock."""
-        if self.model is None:
+        if self.model is None or self.job is None:
             return
         store = self.nas.store
         version = data_version(store)
@@ -323,161 +382,43 @@ class JobScreen(Screen):
             self._version = version
             self.job = store.job(self.job_id) or self.job
             if self.model.update(store) or force:
-                self._refresh_table()
-                self._charts_dirty = True
-            self._refresh_events(store)
-        # re-plotting costs tens of ms on big jobs (plotext's output is parsed back from ANSI): at most
-        # once per chart_interval_s once a job has many trials
-        now = time.monotonic()
-        if self._charts_dirty and (force or len(self.model.rows) < CHART_THROTTLE_FROM
-                                   or now - self._charts_at >= self.chart_interval_s):
-            self._charts_dirty = False
-            self._charts_at = now
-            self._refresh_charts()
-        self._refresh_summary()
-        self._refresh_bar()
+                self.trials.refresh_rows()
+                self.charts.data_changed()
+            self._read_events(store)
+        self.charts.redraw(self.model, force)
+        self.summary.show(self.job, self.model)
 
-    def _refresh_summary(self) -> None:
-        assert self.model is not None
-        job = self.job
-        spec = job["spec"]
-        model = self.model
-        line = job_line(job, {"counts": model.counts, "best_max": model.best_max, "best_min": model.best_min})
-        search = spec.get("search", {})
-        first = (f"[b]{escape(job['name'])}[/b] · {line.status} · strategy"
-                 f" {spec.get('strategy', {}).get('name', '?')} · reward {escape(reward_summary(spec))}\n"
-                 f"space {escape(self._space_text)} · budget {job['max_trials']} trials,"
-                 f" parallel {search.get('parallel', '?')}")
-        eta = format_duration(line.eta_s) if line.eta_s is not None else "-"
-        second = (f"{line.done}/{line.total} trials · {line.running} running · {line.failed} failed ·"
-                  f" best {fmt_number(line.best)} · time {format_duration(line.elapsed_s)} · ETA {eta}")
-        if job.get("message"):
-            second += f" · {escape(job['message'])}"
-        self.query_one("#summary", Static).update(f"{first}\n{second}")
-
-    def _refresh_bar(self) -> None:
-        table = self.query_one("#trials", VirtualTable)
-        showing = self.query_one(ContentSwitcher).current
-        arrow = "▼" if self.reverse else "▲"
-        sort_label = self._sort_label()
-        if showing == "trials":
-            text = (f"[b]Trials[/b] | Events (l) · filter [b]{self.filter}[/b] (f) · sort [b]{sort_label}"
-                    f" {arrow}[/b] (o/O) · {table.row_count} shown")
-        else:
-            text = "Trials | [b]Events[/b] (l) · the job's log, newest last"
-        self.query_one("#bar", Static).update(text)
-
-    def _sort_label(self) -> str:
-        for column in self.query_one("#trials", VirtualTable).columns:
-            if column.key == self.sort:
-                return column.label
-        return self.sort
-
-    def _refresh_table(self) -> None:
-        assert self.model is not None
-        table = self.query_one("#trials", VirtualTable)
-        columns = self.model.columns()
-        if [c.key for c in columns] != [c.key for c in table.columns]:
-            table.set_columns(columns)
-            if self.sort not in {c.key for c in columns}:
-                self.sort, self.reverse = "number", False
-        table.header_marks = {self.sort: "▼" if self.reverse else "▲"}
-        rows = self.model.view(self.filter, self.sort, self.reverse)
-        table.set_rows(rows, keys=rows.keys, widths={"note": self.model.note_width})
-
-    def _refresh_charts(self) -> None:
-        """The curve from the model's sorted points; the Pareto front from the new succeeded trials only
-        (the front of a set plus new points is the front of its old front plus those points)."""
-        assert self.model is not None
-        spec = self.job["spec"]
-        direction = spec.get("reward", {}).get("direction", "max")
-        xs, ys = self.model.curve()
-        self.query_one(SearchCurve).set_data(xs, ys, direction, label="reward")
-        y_key = self.model.metric
-        new = [t for t in self.model.take_new_succeeded()
-               if metric_value(t, LATENCY_KEY) is not None and metric_value(t, y_key) is not None]
-        if new:
-            self._pareto_xs += [t["metrics"][LATENCY_KEY] for t in new]
-            self._pareto_ys += [t["metrics"][y_key] for t in new]
-            self._front = pareto_front(self._front + new, x=LATENCY_KEY, y=y_key, x_dir="min",
-                                       y_dir=metric_direction(y_key, spec.get("reward")))
-        has_latency = bool(self._pareto_xs)
-        self.set_class(not has_latency, "-no-latency")
-        pareto = self.query_one(ParetoChart)
-        if not has_latency:
-            if pareto.has_data or pareto.renders == 0:
-                pareto.set_data(([], []), ([], []))
-            return
-        if new or not pareto.has_data:
-            pareto.set_data((self._pareto_xs, self._pareto_ys),
-                            ([t["metrics"][LATENCY_KEY] for t in self._front],
-                             [t["metrics"][y_key] for t in self._front]), x_label=LATENCY_KEY, y_label=y_key)
-
-    def _refresh_events(self, store: Store) -> None:
+    def _read_events(self, store: Store) -> None:
         rows = events_after(store, self.job_id, self._events_after)
-        if not rows:
-            return
-        self._events_after = rows[-1]["id"]
-        lines = []
-        for event in rows:
-            stamp = datetime.fromtimestamp(event["ts"]).strftime("%H:%M:%S")
-            level = "" if event["level"] == "info" else f"{event['level'].upper()} "
-            lines.append(f"{stamp} {level}{event['message']}")
-        self.query_one("#events", Log).write_lines(lines)
+        if rows:
+            self._events_after = rows[-1]["id"]
+            self.query_one(EventLog).add_events(rows)
 
-    # ---- table interaction -----------------------------------------------------------------------------
+    # ---- what the keys do --------------------------------------------------------------------------
     def on_virtual_table_selected(self, event: VirtualTable.Selected) -> None:
         self.nas.open_trial(self.job_id, event.key)
 
-    def on_virtual_table_header_clicked(self, event: VirtualTable.HeaderClicked) -> None:
-        if event.column == self.sort:
-            self.reverse = not self.reverse
-        else:
-            self.sort, self.reverse = event.column, False
-        self._refresh_table()
-        self._refresh_bar()
-
-    def on_click(self, event: Any) -> None:
-        if event.widget is not None and event.widget.id == "bar":
-            self.action_toggle_log()
-
     def action_cycle_filter(self) -> None:
-        self.filter = FILTERS[(FILTERS.index(self.filter) + 1) % len(FILTERS)]
-        self._refresh_table()
-        self._refresh_bar()
-
-    def set_filter(self, status: str) -> None:
-        self.filter = status
-        self._refresh_table()
-        self._refresh_bar()
-
-    def set_sort(self, column: str, reverse: bool = False) -> None:
-        self.sort, self.reverse = column, reverse
-        self._refresh_table()
-        self._refresh_bar()
+        self.trials.cycle_filter()
 
     def action_cycle_sort(self) -> None:
-        keys = [c.key for c in self.query_one("#trials", VirtualTable).columns]
-        index = keys.index(self.sort) if self.sort in keys else -1
-        self.set_sort(keys[(index + 1) % len(keys)], self.reverse)
+        self.trials.cycle_sort()
 
     def action_reverse_sort(self) -> None:
-        self.set_sort(self.sort, not self.reverse)
+        self.trials.reverse = not self.trials.reverse
 
     def action_toggle_log(self) -> None:
-        switcher = self.query_one(ContentSwitcher)
-        switcher.current = "events" if switcher.current == "trials" else "trials"
-        self.query_one(f"#{switcher.current}").focus()
-        self._refresh_bar()
+        self.trials.toggle_log()
 
     def action_toggle_chart(self) -> None:
-        self.toggle_class("-show-pareto")
+        self.charts.show_pareto = not self.charts.show_pareto
 
     def action_zoom(self) -> None:
-        order = ("split", "table", "charts")
-        self.remove_class(f"-zoom-{self.zoom}")
-        self.zoom = order[(order.index(self.zoom) + 1) % len(order)]
-        self.add_class(f"-zoom-{self.zoom}")
+        self.zoom = ZOOMS[(ZOOMS.index(self.zoom) + 1) % len(ZOOMS)]
+
+    def watch_zoom(self, old: str, new: str) -> None:
+        self.remove_class(f"-zoom-{old}")
+        self.add_class(f"-zoom-{new}")
 
     # ---- job control and export ------------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -494,9 +435,9 @@ class JobScreen(Screen):
                 if yes:
                     self._send("stop")
 
-            self.app.push_screen(ConfirmScreen(f"Stop job {self.job_id} {self.job.get('name', '')}? Running"
-                                               " trials are cancelled; resume (r) continues it later."),
-                                 answered)
+            name = self.job.name if self.job is not None else ""
+            self.app.push_screen(ConfirmScreen(f"Stop job {self.job_id} {name}? Running trials are cancelled;"
+                                               " resume (r) continues it later."), answered)
             return
         self._send(command)
 
@@ -506,31 +447,29 @@ class JobScreen(Screen):
         self.refresh_data(force=True)
 
     def action_export_selected(self) -> None:
-        table = self.query_one("#trials", VirtualTable)
-        if self.model is None or table.cursor_key is None:
+        trial = self.trials.selected_trial
+        if trial is None:
             self.notify("no trial selected", severity="warning")
             return
-        trial = self.model.rows[table.cursor_key]
-        if trial["status"] != "succeeded":
-            self.notify(f"trial {trial['number']} is {trial['status']}; only succeeded trials can be exported",
+        if trial.status != "succeeded":
+            self.notify(f"trial {trial.number} is {trial.status}; only succeeded trials can be exported",
                         severity="warning")
             return
-        self.run_export([trial["number"]])
+        self.run_export([trial.number])
 
     def action_export_best(self) -> None:
         def answered(value: str | None) -> None:
-            if not value:
+            if not value or self.job is None:
                 return
             k = int(value)
             if k < 1:
                 self.notify("give 1 or more", severity="warning")
                 return
-            direction = self.job["spec"].get("reward", {}).get("direction", "max")
-            best = self.nas.store.best_trials(self.job_id, k, direction)
+            best = self.nas.store.best_trials(self.job_id, k, job_spec(self.job).reward.direction)
             if not best:
                 self.notify("no succeeded trial to export yet", severity="warning")
                 return
-            self.run_export([t["number"] for t in best])
+            self.run_export([t.number for t in best])
 
         self.app.push_screen(PromptScreen("Export the best K trials to ONNX: K =", "5", restrict=r"[0-9]*"),
                              answered)

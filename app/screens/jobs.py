@@ -13,7 +13,9 @@ from textual.widgets import Footer, Header, Static
 
 from nasapp.app.screens.common import STATUS_TONES, JobLine, control_job, job_line, space_summary
 from nasapp.app.widgets import Column, ConfirmScreen, TableRow, VirtualTable
+from nasapp.engine.jobs.spec import job_spec
 from nasapp.store.queries import data_version, job_stats
+from nasapp.store.records import Job
 
 if TYPE_CHECKING:
     from nasapp.app.tui import NasApp
@@ -73,7 +75,7 @@ headless (`nasapp run`) show here too, and closing the dashboard never touches a
     def __init__(self) -> None:
         super().__init__(id="jobs-screen")
         self.lines: dict[int, JobLine] = {}
-        self._jobs: list[dict] = []
+        self._jobs: list[Job] = []
         self._stats: dict[int, dict] = {}
         self._version: int | None = None
         self._static: dict[int, tuple[str, ...]] = {}  # job id -> cells that never change (wide layout)
@@ -109,13 +111,13 @@ headless (`nasapp run`) show here too, and closing the dashboard never touches a
             self._jobs = store.jobs()
             self._stats = job_stats(store)
         now = time.time()
-        self.lines = {job["id"]: job_line(job, self._stats.get(job["id"]), now) for job in self._jobs}
+        self.lines = {job.id: job_line(job, self._stats.get(job.id), now) for job in self._jobs}
         table = self.query_one(VirtualTable)
         wide = self.size.width >= WIDE
         if wide != self._wide:
             self._wide = wide
             table.set_columns(COLUMNS + WIDE_COLUMNS if wide else COLUMNS)
-        jobs = {job["id"]: job for job in self._jobs}
+        jobs = {job.id: job for job in self._jobs}
         rows = [TableRow(line.id, line.cells() + (self._static_cells(jobs[line.id]) if wide else ()),
                          STATUS_TONES.get(line.status))
                 for line in sorted(self.lines.values(), key=lambda line: -line.id)]
@@ -123,12 +125,12 @@ headless (`nasapp run`) show here too, and closing the dashboard never touches a
         table.set_rows(rows)
         self._show_detail(table.cursor_key)
 
-    def _static_cells(self, job: dict) -> tuple[str, ...]:
-        cells = self._static.get(job["id"])
+    def _static_cells(self, job: Job) -> tuple[str, ...]:
+        cells = self._static.get(job.id)
         if cells is None:
-            created = datetime.fromtimestamp(job["created_at"]).strftime("%Y-%m-%d %H:%M")
-            cells = (job["spec"].get("strategy", {}).get("name", "?"), space_summary(job), created)
-            self._static[job["id"]] = cells
+            created = datetime.fromtimestamp(job.created_at).strftime("%Y-%m-%d %H:%M")
+            cells = (job_spec(job).strategy.name, space_summary(job), created)
+            self._static[job.id] = cells
         return cells
 
     def on_resize(self) -> None:

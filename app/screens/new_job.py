@@ -1,9 +1,11 @@
 """The new-job screen: pick a job file or a prebuilt example, adjust the main fields, validate, launch.
 
-Validation is the CLI's own (read_job_file, apply_overrides, parse_job, resolve_space), so a bad file or
-field shows exactly the message `nasapp run` would print. Launching writes the validated job (absolute
-paths) beside the store and starts `nasapp run FILE --db DB` as a detached process: closing the dashboard
-leaves the search running.
+Validation is the CLI's own (read_job_file, apply_overrides, parse_job, then the engine's one validate_job:
+reward, trainer, space and data), so a bad file or field shows exactly the message `nasapp run` would
+print, and a job the screen calls valid is one the runner accepts. Loading the data can take seconds, so
+validation runs in a thread, a moment after the last edit, and reports back with a message. Launching
+writes the validated job (absolute paths) beside the store and starts `nasapp run FILE --db DB` as a
+detached process: closing the dashboard leaves the search running.
 """
 
 from __future__ import annotations
@@ -17,21 +19,28 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.markup import escape
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message import Message
+from textual.reactive import reactive
 from textual.screen import Screen
+from textual.timer import Timer
 from textual.widgets import Button, Footer, Header, Input, Label, OptionList, Select, Static
 from textual.widgets.option_list import Option
 
 from nasapp.app.screens.common import launch_detached, launch_dir
+from nasapp.engine.data.options import FileData
 from nasapp.engine.errors import NasappError
-from nasapp.engine.jobs.spec import STRATEGIES, JobSpec, apply_overrides, parse_job, read_job_file
+from nasapp.engine.jobs.spec import JobSpec, apply_overrides, parse_job, read_job_file
+from nasapp.engine.strategies import STRATEGIES
 
 if TYPE_CHECKING:
     from nasapp.app.tui import NasApp
 
 DEMO = "built-in demo"
+VALIDATE_AFTER_S = 0.3  # validation starts this long after the last edit
 
 
 @dataclass(frozen=True)
@@ -69,8 +78,8 @@ def find_job_sources(search_dirs: list[Path]) -> list[JobSource]:
 @dataclass
 class Checked:
     spec: JobSpec
-    raw: dict[str, Any]
     space_size: int | None
+    notes: list[str]  # legal settings that are probably not what was meant (the runner logs them as warnings)
 
 
 def parse_parallel(text: str) -> int | str | None:
@@ -82,9 +91,10 @@ def parse_parallel(text: str) -> int | str | None:
 
 def check_job(path: Path | None, name: str = "", max_trials: str = "", parallel: str = "",
               strategy: str | None = None) -> Checked:
-    """Validate a job source with the form's overrides; raises NasappError with the CLI's message."""
+    """Validate a job source with the form's overrides, the way `nasapp run` does (parse_job, then
+    validate_job); raises NasappError with the CLI's message."""
     from nasapp.engine.jobs.demo import demo_job
-    from nasapp.engine.jobs.validation import resolve_space
+    from nasapp.engine.jobs.validation import validate_job
 
     if path is None:
         raw, source, base = demo_job(), "built-in demo job", Path.cwd()
@@ -97,10 +107,14 @@ def check_job(path: Path | None, name: str = "", max_trials: str = "", parallel:
     if name.strip():
         raw["name"] = name.strip()
     if strategy:
-        raw["strategy"] = {**raw.get("strategy", {}), "name": strategy}
-    spec = parse_job(raw, source=source, base=base)
-    size = resolve_space(spec).size()
-    return Checked(spec, raw, size)
+        table = raw.get("strategy") if isinstance(raw.get("strategy"), dict) else {}
+        if table.get("name", STRATEGIES.default) != strategy and strategy in STRATEGIES:
+            # another strategy than the file's: keep only the options the chosen one knows
+            known = STRATEGIES.get(strategy).options.model_fields
+            table = {key: value for key, value in table.items() if key in known}
+        raw["strategy"] = {**table, "name": strategy}
+    validated = validate_job(parse_job(raw, source=source, base=base))
+    return Checked(validated.spec, validated.space.size(), list(validated.notes))
 
 
 def _toml_value(value: Any) -> str:
@@ -151,6 +165,9 @@ def write_job_file(spec: JobSpec, folder: Path) -> Path:
 
 # ---- the screen ----------------------------------------------------------------------------------------
 
+FormKey = tuple[JobSource, tuple[tuple[str, Any], ...]]  # what one validation is of: the source and the fields
+
+
 class NewJobScreen(Screen):
     """Start a search: a job file or example, the main fields, the CLI's validation, a detached runner."""
 
@@ -161,7 +178,8 @@ class NewJobScreen(Screen):
 1. Pick a job file on the left (the built-in demo, `*.toml` in the working folder and its
    `examples/`, nasapp's examples), or type a path and press enter.
 2. Adjust the name, budget (max trials), parallel workers (a number or `auto`) and strategy.
-   Every change is validated at once, with the messages `nasapp run` prints.
+   Every change is validated a moment later (loading the data included), with the messages
+   `nasapp run` prints.
 3. **ctrl+r** (or the Launch button) starts the search as its own process: closing the dashboard
    leaves it running. The job appears on the jobs screen.
 """
@@ -186,15 +204,29 @@ class NewJobScreen(Screen):
     NewJobScreen.-invalid #launch { display: none; }
     """
 
+    class Validated(Message):
+        """A validation (run in a thread) ended: `checked` when the job is valid, else `error`."""
+
+        def __init__(self, request: int, checked: Checked | None, error: str | None) -> None:
+            super().__init__()
+            self.request = request
+            self.checked = checked
+            self.error = error
+
+    validating: reactive[bool] = reactive(False, init=False)  # a validation is running
+
     def __init__(self, search_dirs: list[Path] | None = None) -> None:
-        super().__init__()
+        super().__init__(classes="-invalid")
         self.search_dirs = search_dirs if search_dirs is not None else default_search_dirs()
         self.sources = find_job_sources(self.search_dirs)
         self.source: JobSource = self.sources[0]
         self.checked: Checked | None = None
         self.error: str | None = None
         self.launched: tuple[Any, Path, Path] | None = None  # (process, job file, log) of the last launch
-        self._loading = False
+        self._request = 0  # bumped for every validation started: the result of an older one is dropped
+        self._requested: FormKey | None = None  # what the latest validation is (or was) of
+        self._timer: Timer | None = None
+        self._launch_when_valid = False
 
     @property
     def nas(self) -> NasApp:
@@ -219,7 +251,7 @@ class NewJobScreen(Screen):
                     yield Input(id="parallel", compact=True, placeholder="a number or auto")
                 with Horizontal(classes="field"):
                     yield Label("strategy")
-                    yield Select([(s, s) for s in STRATEGIES], id="strategy", allow_blank=False,
+                    yield Select([(s, s) for s in STRATEGIES.names()], id="strategy", allow_blank=False,
                                  compact=True)
                 yield Static("", id="errors")
                 yield Static("", id="preview")
@@ -242,19 +274,20 @@ class NewJobScreen(Screen):
         try:
             raw = demo_job() if source.path is None else read_job_file(source.path)
         except NasappError as error:
+            self._request += 1  # whatever is still running was about another source
+            self._requested = None
+            self.validating = False
             self._show(None, str(error))
             return
         search = raw.get("search", {}) if isinstance(raw.get("search"), dict) else {}
         strategy = raw.get("strategy", {}) if isinstance(raw.get("strategy"), dict) else {}
-        self._loading = True
         self.query_one("#name", Input).value = str(raw.get("name", ""))
         self.query_one("#max_trials", Input).value = str(search.get("max_trials", ""))
         self.query_one("#parallel", Input).value = str(search.get("parallel", ""))
-        name = strategy.get("name", "evolution")
+        name = strategy.get("name", STRATEGIES.default)
         if name in STRATEGIES:
             self.query_one("#strategy", Select).value = name
-        self._loading = False
-        self.validate_form()
+        self.validate_now()
 
     def form_values(self) -> dict[str, Any]:
         value = self.query_one("#strategy", Select).value
@@ -265,14 +298,54 @@ class NewJobScreen(Screen):
             "strategy": value if isinstance(value, str) else None,
         }
 
-    def validate_form(self) -> Checked | None:
+    def _form_key(self) -> FormKey:
+        return self.source, tuple(self.form_values().items())
+
+    def _form_changed(self) -> None:
+        """An edit: validate a moment after the last one (the change events of load_source change nothing)."""
+        if self._form_key() == self._requested:
+            return
+        self._launch_when_valid = False
+        if self._timer is not None:
+            self._timer.stop()
+        self._timer = self.set_timer(VALIDATE_AFTER_S, self.validate_now)
+
+    def validate_now(self) -> None:
+        """Validate the form as it is now, unless that is being or has been done."""
+        if self._timer is not None:
+            self._timer.stop()
+            self._timer = None
+        key = self._form_key()
+        if key == self._requested:
+            return
+        self._requested = key
+        self._request += 1
+        self.validating = True
+        self._validate(self._request, self.source.path, self.form_values())
+
+    @work(thread=True, group="validate", exit_on_error=False)
+    def _validate(self, request: int, path: Path | None, values: dict[str, Any]) -> None:
         try:
-            checked = check_job(self.source.path, **self.form_values())
-        except NasappError as error:
-            self._show(None, str(error))
-            return None
-        self._show(checked, None)
-        return checked
+            checked, error = check_job(path, **values), None
+        except NasappError as problem:
+            checked, error = None, str(problem)
+        except Exception as problem:  # noqa: BLE001 - a user's code (trainer.ref, space.ref) shown, not a crash
+            checked, error = None, f"{type(problem).__name__}: {problem}"
+        try:
+            self.post_message(self.Validated(request, checked, error))
+        except RuntimeError:  # the dashboard closed meanwhile
+            pass
+
+    def on_new_job_screen_validated(self, message: Validated) -> None:
+        if message.request != self._request:
+            return  # the form changed since
+        self.validating = False
+        self._show(message.checked, message.error)
+        if self._launch_when_valid:
+            self._launch()
+
+    def watch_validating(self, validating: bool) -> None:
+        self.query_one("#form").border_subtitle = "checking …" if validating else ""
 
     def _show(self, checked: Checked | None, error: str | None) -> None:
         self.checked, self.error = checked, error
@@ -283,25 +356,25 @@ class NewJobScreen(Screen):
             self.query_one("#preview", Static).update(f"from {escape(str(source))}")
             return
         spec = checked.spec
-        space = spec.space.prebuilt or spec.space.ref
         size = checked.space_size
         size_text = "?" if size is None else (f"{size:,}" if size < 10**7 else f"{size:.2e}")
         trainer = spec.trainer.prebuilt or spec.trainer.ref or " ".join(spec.trainer.command or [])
-        data = f"{spec.data.kind}" + (f" {spec.data.path}" if spec.data and spec.data.path else "") \
-            if spec.data else "-"
+        data = "-" if spec.data is None else spec.data.kind
+        if isinstance(spec.data, FileData) and spec.data.path:
+            data += f" {spec.data.path}"
         latency = spec.latency.device if spec.latency.enabled else "not measured"
+        notes = "".join(f"\nnote: {note}" for note in checked.notes)
         self.query_one("#preview", Static).update(escape(
-            f"valid: {spec.name}\nspace {space} ({size_text} architectures)\ntrainer {trainer}"
+            f"valid: {spec.name}\nspace {spec.space.label} ({size_text} architectures)\ntrainer {trainer}"
             f" ({spec.trainer.steps} steps)\ndata {data}\nreward {spec.reward.direction}"
-            f" {spec.reward.formula or spec.reward.metric}\nlatency {latency}\nfrom {source}"))
+            f" {spec.reward.formula or spec.reward.metric}\nlatency {latency}\nfrom {source}{notes}"))
 
     def on_input_changed(self, event: Input.Changed) -> None:
-        if event.input.id != "path" and not self._loading:
-            self.validate_form()
+        if event.input.id != "path":
+            self._form_changed()
 
     def on_select_changed(self, event: Select.Changed) -> None:
-        if not self._loading:
-            self.validate_form()
+        self._form_changed()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         if event.input.id == "path":
@@ -323,7 +396,15 @@ class NewJobScreen(Screen):
 
     # ---- launch ----------------------------------------------------------------------------------------
     def action_launch(self) -> None:
-        checked = self.validate_form()
+        """Launch once the form as it is now is validated (at once when it already is)."""
+        self._launch_when_valid = True
+        self.validate_now()
+        if not self.validating:
+            self._launch()
+
+    def _launch(self) -> None:
+        self._launch_when_valid = False
+        checked = self.checked
         if checked is None:
             self.notify(f"not launched: {self.error}", severity="error", timeout=8)
             return

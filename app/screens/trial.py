@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.markup import escape
@@ -16,8 +15,12 @@ from textual.widgets.tree import TreeNode
 from nasapp.app.formatting import inline_value
 from nasapp.app.progress import format_duration
 from nasapp.app.screens.common import fmt_metric, fmt_number, tail_lines
+from nasapp.app.trials_model import duration
 from nasapp.app.widgets import LearningCurve
+from nasapp.engine.jobs.spec import job_spec
+from nasapp.store import Store
 from nasapp.store.queries import data_version, metrics_after
+from nasapp.store.records import Job, Trial
 
 if TYPE_CHECKING:
     from nasapp.app.tui import NasApp
@@ -94,8 +97,9 @@ class TrialScreen(Screen):
         super().__init__()
         self.job_id = job_id
         self.trial_id = trial_id
-        self.trial: dict[str, Any] = {}
-        self.job: dict[str, Any] = {}
+        self.trial: Trial | None = None
+        self.job: Job | None = None
+        self.metric: str | None = None  # the reward metric: listed first, drawn on the left axis
         self._version: int | None = None
         self._metrics_after = 0
         self._series: dict[str, tuple[list[float], list[float]]] = {}
@@ -129,21 +133,23 @@ class TrialScreen(Screen):
     def load(self) -> None:
         """(Re)load everything for self.trial_id."""
         store = self.nas.store
-        self.job = store.job(self.job_id) or {}
+        self.job = store.job(self.job_id)
+        if self.job is not None:
+            self.metric = job_spec(self.job).reward.metric
         trial = store.trial(self.trial_id)
         if trial is None:
             self.notify(f"no trial {self.trial_id}", severity="error")
             return
         self.trial = trial
-        self.title = f"Job {self.job_id} · trial {trial['number']}"
+        self.title = f"Job {self.job_id} · trial {trial.number}"
         self._metrics_after = 0
         self._series = {}
         self._log_size = -1
         self.query_one("#log", Log).clear()
         tree = self.query_one("#arch", Tree)
         tree.clear()
-        tree.root.set_label(f"architecture of trial {trial['number']}")
-        arch = trial["arch"]
+        tree.root.set_label(f"architecture of trial {trial.number}")
+        arch = trial.arch
         if isinstance(arch, dict | list):
             fill_tree(tree.root, arch, _count(arch) > BIG_TREE)
         else:
@@ -154,6 +160,8 @@ class TrialScreen(Screen):
 
     # ---- data --------------------------------------------------------------------------------------
     def refresh_data(self, force: bool = False) -> None:
+        if self.trial is None:
+            return
         store = self.nas.store
         version = data_version(store)
         if force or version != self._version:
@@ -166,32 +174,30 @@ class TrialScreen(Screen):
 
     def _refresh_text(self) -> None:
         t = self.trial
-        duration = None
-        if t["started_at"]:
-            end = t["finished_at"] if t["status"] not in ("running", "queued") else time.time()
-            duration = (end or time.time()) - t["started_at"]
+        assert t is not None
+        seconds = duration(t)
+        name = self.job.name if self.job is not None else ""
         self.query_one("#title", Static).update(
-            f"[b]trial {t['number']}[/b] of job {self.job_id} {escape(self.job.get('name', ''))} · {t['status']}"
-            f" · reward {fmt_number(t['reward'])} · {t['device'] or '-'} ·"
-            f" {format_duration(duration) if duration is not None else '-'}"
-            + (f" · attempt {t['attempts']}" if t["attempts"] > 1 else ""))
-        failed = t["status"] in ("failed", "cancelled", "pruned") and bool(t["reason"] or t["message"])
+            f"[b]trial {t.number}[/b] of job {self.job_id} {escape(name)} · {t.status}"
+            f" · reward {fmt_number(t.reward)} · {t.device or '-'} ·"
+            f" {format_duration(seconds) if seconds is not None else '-'}"
+            + (f" · attempt {t.attempts}" if t.attempts > 1 else ""))
+        failed = t.status in ("failed", "cancelled", "pruned") and bool(t.reason or t.message)
         self.set_class(failed, "-failed")
         if failed:
             self.query_one("#failure", Static).update(
-                f"[b]{t['status']} ({escape(t['reason'] or '?')})[/b]: {escape(t['message'] or '')}")
-        metric = self.job.get("spec", {}).get("reward", {}).get("metric", "accuracy")
-        metrics = t["metrics"] or {}
-        names = sorted(metrics, key=lambda k: (k != metric, k))
+                f"[b]{t.status} ({escape(t.reason or '?')})[/b]: {escape(t.message or '')}")
+        metrics = t.metrics
+        names = sorted(metrics, key=lambda k: (k != self.metric, k))
         width = max([len(n) for n in names] + [6])
-        lines = [f"{'reward'.ljust(width)}  [b]{fmt_number(t['reward'])}[/b]"]
+        lines = [f"{'reward'.ljust(width)}  [b]{fmt_number(t.reward)}[/b]"]
         lines += [f"{escape(name.ljust(width))}  {fmt_metric(metrics[name])}" for name in names]
         if not metrics:
-            lines.append("[dim](no metrics" + (" yet)" if t["status"] in ("queued", "running") else ")") + "[/dim]")
-        lines.append(f"[dim]{'attempts'.ljust(width)}  {t['attempts']}\nfingerprint {t['fingerprint']}[/dim]")
+            lines.append("[dim](no metrics" + (" yet)" if t.status in ("queued", "running") else ")") + "[/dim]")
+        lines.append(f"[dim]{'attempts'.ljust(width)}  {t.attempts}\nfingerprint {t.fingerprint}[/dim]")
         self.query_one("#metrics", Static).update("\n".join(lines))
 
-    def _refresh_curve(self, store: Any) -> None:
+    def _refresh_curve(self, store: Store) -> None:
         rows = metrics_after(store, self.trial_id, self._metrics_after)
         if not rows and self._series:
             return
@@ -202,14 +208,13 @@ class TrialScreen(Screen):
                     xs, ys = self._series.setdefault(name, ([], []))
                     xs.append(float(row["step"]))
                     ys.append(float(value))
-        metric = self.job.get("spec", {}).get("reward", {}).get("metric", "accuracy")
-        ordered = dict(sorted(self._series.items(), key=lambda item: (item[0] != metric, item[0])))
+        ordered = dict(sorted(self._series.items(), key=lambda item: (item[0] != self.metric, item[0])))
         self.query_one(LearningCurve).set_data(ordered)
 
     def _refresh_log(self) -> None:
-        if not self.trial:
+        if self.trial is None:
             return
-        path = self.nas.store.trial_dir(self.job_id, self.trial["number"]) / "trial.log"
+        path = self.nas.store.trial_dir(self.job_id, self.trial.number) / "trial.log"
         try:
             size = path.stat().st_size
         except OSError:
@@ -226,14 +231,14 @@ class TrialScreen(Screen):
 
     # ---- actions -------------------------------------------------------------------------------------
     def action_step(self, delta: int) -> None:
-        if not self.trial:
+        if self.trial is None:
             return
         store = self.nas.store
-        other = store.trial_by_number(self.job_id, self.trial["number"] + delta)
+        other = store.trial_by_number(self.job_id, self.trial.number + delta)
         if other is None:
             self.notify("no more trials that way", severity="warning")
             return
-        self.trial_id = other["id"]
+        self.trial_id = other.id
         self.load()
 
     def action_maximize_panel(self) -> None:
@@ -243,8 +248,11 @@ class TrialScreen(Screen):
             self.maximize(self.focused)
 
     def action_export(self) -> None:
-        if self.trial.get("status") != "succeeded":
-            self.notify(f"trial {self.trial.get('number')} is {self.trial.get('status')}; only succeeded"
-                        " trials can be exported", severity="warning")
+        trial = self.trial
+        if trial is None:
             return
-        self.nas.export_trials(self.job_id, [self.trial["number"]])
+        if trial.status != "succeeded":
+            self.notify(f"trial {trial.number} is {trial.status}; only succeeded trials can be exported",
+                        severity="warning")
+            return
+        self.nas.export_trials(self.job_id, [trial.number])

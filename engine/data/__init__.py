@@ -1,1 +1,1 @@
-"""Data sets for the prebuilt trainer: the registry of data kinds and their loaders."""
+"""Data sets for the prebuilt trainer: the ``[data]`` table's kinds (kinds.py) and their loading (loaders.py)."""

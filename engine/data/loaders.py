@@ -15,16 +15,18 @@ from __future__ import annotations
 
 import csv
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from pydantic import ValidationError
 
+from nasapp.engine.data.kinds import DATA_KINDS
+from nasapp.engine.data.options import DataSpec
 from nasapp.engine.errors import NasappError
 
-KINDS = ("digits", "npz", "imagefolder", "csv")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 
 
@@ -42,36 +44,18 @@ class Dataset:
     kind: str
 
 
-def load_dataset(spec: dict[str, Any], seed: int) -> Dataset:
+def load_dataset(spec: DataSpec | Mapping[str, Any], seed: int) -> Dataset:
     """Load the data set that ``spec`` (the job's ``[data]`` table) describes and split it by ``seed``."""
-    kind = spec.get("kind", "digits")
-    val_fraction = float(spec.get("val_fraction", 0.2))
-    data_fraction = float(spec.get("data_fraction", 1.0))
-    if kind not in KINDS:
-        raise NasappError(f"data.kind: unknown kind {kind!r}; use one of {', '.join(KINDS)}")
-    if not 0.0 < val_fraction < 1.0:
-        raise NasappError(f"data.val_fraction: {val_fraction} is not between 0 and 1; use e.g. 0.2")
-    if not 0.0 < data_fraction <= 1.0:
-        raise NasappError(f"data.data_fraction: {data_fraction} is not in (0, 1]; use e.g. 0.25 or 1.0")
-
-    if kind == "digits":
-        x, labels = _load_digits()
-    elif kind == "npz":
-        x, labels = _load_npz(_existing_path(spec, kind, want_dir=False))
-    elif kind == "imagefolder":
-        x, labels = _load_imagefolder(
-            _existing_path(spec, kind, want_dir=True), spec.get("image_size"), bool(spec.get("grayscale"))
-        )
-    else:
-        x, labels = _load_csv(_existing_path(spec, kind, want_dir=False), spec.get("label_column", "label"))
-
+    spec = data_options(spec)
+    kind = DATA_KINDS.get(spec.kind)
+    x, labels = kind.load(spec)
     y, class_names = encode_labels(labels)
     rng = np.random.default_rng(seed)
-    train_idx, val_idx = stratified_split(y, val_fraction, rng)
-    if data_fraction < 1.0:
-        train_idx = subsample(train_idx, y, data_fraction, rng)
+    train_idx, val_idx = stratified_split(y, spec.val_fraction, rng)
+    if spec.data_fraction < 1.0:
+        train_idx = subsample(train_idx, y, spec.data_fraction, rng)
     x_train, x_val = x[train_idx], x[val_idx]
-    if kind == "csv":
+    if kind.standardise:
         x_train, x_val = _standardise(x_train, x_val)
     return Dataset(
         x_train=np.ascontiguousarray(x_train, dtype=np.float32),
@@ -81,8 +65,22 @@ def load_dataset(spec: dict[str, Any], seed: int) -> Dataset:
         num_classes=len(class_names),
         input_shape=tuple(int(d) for d in x.shape[1:]),
         class_names=class_names,
-        kind=kind,
+        kind=spec.kind,
     )
+
+
+def data_options(table: DataSpec | Mapping[str, Any]) -> DataSpec:
+    """A ``[data]`` table as its kind's typed options (a plain table may carry keys of other kinds: dropped)."""
+    if isinstance(table, DataSpec):
+        return table
+    kind = DATA_KINDS.get(table.get("kind", DATA_KINDS.default))
+    known = {k: v for k, v in table.items() if k in kind.options.model_fields}
+    try:
+        return kind.options.model_validate(known)
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise NasappError(f"data.{where}: {first['msg']} (got {first['input']!r})") from None
 
 
 # ---------------------------------------------------------------- labels and splits
@@ -141,8 +139,7 @@ def _is_int(text: str) -> bool:
 # ---------------------------------------------------------------- paths
 
 
-def _existing_path(spec: dict[str, Any], kind: str, want_dir: bool) -> Path:
-    raw = spec.get("path")
+def existing_path(raw: str | None, kind: str, want_dir: bool) -> Path:
     what = "a folder of class sub-folders" if want_dir else f"a .{kind} file"
     if not raw:
         raise NasappError(f"data.path is missing; data.kind = {kind!r} needs path = {what}")
@@ -159,7 +156,7 @@ def _existing_path(spec: dict[str, Any], kind: str, want_dir: bool) -> Path:
 # ---------------------------------------------------------------- loaders
 
 
-def _load_digits() -> tuple[np.ndarray, np.ndarray]:
+def load_digits_arrays() -> tuple[np.ndarray, np.ndarray]:
     from sklearn.datasets import load_digits
 
     digits = load_digits()
@@ -167,7 +164,7 @@ def _load_digits() -> tuple[np.ndarray, np.ndarray]:
     return x, digits.target.astype(np.int64)
 
 
-def _load_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
+def load_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
     try:
         with np.load(path, allow_pickle=False) as archive:
             missing = [k for k in ("x", "y") if k not in archive.files]
@@ -202,7 +199,7 @@ def _load_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
     return (x[:, None] if x.ndim == 3 else x), y
 
 
-def _load_imagefolder(
+def load_imagefolder(
     root: Path, image_size: Sequence[int] | None, grayscale: bool
 ) -> tuple[np.ndarray, np.ndarray]:
     classes = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
@@ -252,7 +249,7 @@ def _read_image(path: Path, size: tuple[int, int], mode: str) -> np.ndarray:
     return array[None] if array.ndim == 2 else array.transpose(2, 0, 1)
 
 
-def _load_csv(path: Path, label_column: str) -> tuple[np.ndarray, np.ndarray]:
+def load_csv(path: Path, label_column: str) -> tuple[np.ndarray, np.ndarray]:
     try:
         with path.open(newline="", encoding="utf-8-sig") as handle:
             rows = list(csv.reader(handle))

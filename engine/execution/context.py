@@ -79,8 +79,11 @@ class TrialContext:
 
     def report(self, step: int, **metrics: float) -> None:
         """Send intermediate metrics (e.g. ``ctx.report(100, accuracy=0.9)``) to the runner."""
+        from nasapp.engine.execution.values import checked_report
+
+        step, clean = checked_report(step, metrics)  # a bad value fails the trial here, naming the key
         if self._report is not None:
-            self._report(int(step), {k: float(v) for k, v in metrics.items()})
+            self._report(step, clean)
 
     def should_stop(self) -> bool:
         """True once the runner asked this trial to stop early (pruned, cancelled or timed out)."""

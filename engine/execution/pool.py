@@ -1,12 +1,14 @@
 """The worker pool: one persistent worker subprocess per device slot.
 
 A slot is one GPU (CUDA_VISIBLE_DEVICES=i) or, without GPUs, a share of the CPU cores. The runner hands a
-trial to an idle worker, reads its messages with `poll`, and replaces a worker that crashed or was killed.
+trial to an idle worker, reads its messages with `poll` (JSON lines on a pipe of its own, see
+engine/execution/jsonlines.py), and replaces a worker that crashed or was killed.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import selectors
 import shutil
@@ -18,7 +20,10 @@ from pathlib import Path
 from typing import Any
 
 from nasapp.engine.errors import NasappError
+from nasapp.engine.execution.jsonlines import BadLine, JsonLinesReader
 from nasapp.engine.execution.python_command import module_command
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -83,12 +88,14 @@ def _gpus_for(devices: str | list[int]) -> list[int]:
 class WorkerProcess:
     slot: Slot
     proc: subprocess.Popen
-    fd: int
-    buffer: bytes = b""
+    fd: int  # the read end of the worker's message pipe (non-blocking)
     trial: int | None = None
     trial_started: float = 0.0
-    ready: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
+    reader: JsonLinesReader = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.reader = JsonLinesReader(self.fd)
 
     def send(self, message: dict[str, Any]) -> None:
         assert self.proc.stdin is not None
@@ -126,7 +133,6 @@ class WorkerPool:
                 stderr=log, pass_fds=(write_fd,), env=env, start_new_session=False,
             )
         os.close(write_fd)
-        os.set_blocking(read_fd, False)
         worker = WorkerProcess(slot, proc, read_fd)
         self.selector.register(read_fd, selectors.EVENT_READ, worker)
         return worker
@@ -143,27 +149,25 @@ class WorkerPool:
         worker.send({"type": "run", **message})
 
     def poll(self, timeout: float) -> list[tuple[WorkerProcess, dict[str, Any]]]:
-        """Messages that arrived within `timeout` seconds; a dead worker yields {"type": "died"}."""
+        """Messages that arrived within `timeout` seconds; a dead worker yields {"type": "died"} after them.
+
+        A line that is not a JSON object with a "type" is skipped with a logged warning.
+        """
         out: list[tuple[WorkerProcess, dict[str, Any]]] = []
         for key, _ in self.selector.select(timeout):
             worker: WorkerProcess = key.data
-            try:
-                chunk = os.read(worker.fd, 1 << 16)
-            except BlockingIOError:
-                continue
-            if not chunk:
+            messages, eof = worker.reader.read_available()
+            for message in messages:
+                if isinstance(message, BadLine) or not isinstance(message, dict) or "type" not in message:
+                    text = message.text if isinstance(message, BadLine) else json.dumps(message)
+                    log.warning("worker %s (pid %s) wrote a line that is not a message; skipped: %r",
+                                worker.slot.label, worker.proc.pid, text[:200])
+                    continue
+                if message["type"] == "done":
+                    worker.trial = None
+                out.append((worker, message))
+            if eof:
                 out.append((worker, self._reap(worker)))
-                continue
-            worker.buffer += chunk
-            *lines, worker.buffer = worker.buffer.split(b"\n")
-            for line in lines:
-                if line.strip():
-                    message = json.loads(line)
-                    if message["type"] == "ready":
-                        worker.ready = True
-                    if message["type"] == "done":
-                        worker.trial = None
-                    out.append((worker, message))
         return out
 
     def _reap(self, worker: WorkerProcess) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""The runner: the one process that writes a job's rows. It owns the strategy and the worker pool.
+"""The runner: the one process that writes a job's rows. It owns the strategy, the early-stopping rule, the
+executor (where trials run) and the latency stage.
 
 Every trial state change is committed to the store before the runner acts on it, and the order of asks
 and tells is recorded (ask_seq/tell_seq), so `resume` can replay it into a fresh strategy.
@@ -13,22 +14,22 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from nasapp.engine.errors import NasappError
-from nasapp.engine.execution.pool import WorkerPool, WorkerProcess, plan_slots, training_cores
-from nasapp.engine.jobs.spec import JobSpec
-from nasapp.engine.latency.gate import LatencyGate
+from nasapp.engine.early_stopping import EarlyStoppingRule, make_rule
+from nasapp.engine.errors import NasappError, TrialFailed
+from nasapp.engine.execution.executor import Executor
+from nasapp.engine.execution.executors import EXECUTORS
+from nasapp.engine.execution.latency_stage import LatencyStage
+from nasapp.engine.execution.tallies import Tallies, score
+from nasapp.engine.execution.values import checked_metrics, checked_report
+from nasapp.engine.jobs.spec import JobSpec, job_spec
 from nasapp.engine.rewards.reward import compose_reward
 from nasapp.engine.spaces import Space
-from nasapp.engine.strategies import Strategy, make_strategy
-from nasapp.store import Store
-from nasapp.store.db import FINISHED
+from nasapp.engine.strategies import Strategy, TrialOutcome, make_strategy
+from nasapp.store import Store, Trial
 
 POLL_S = 0.2
 COMMAND_POLL_S = 0.5
-MIN_TRIALS_FOR_FAILURE_POLICY = 10
 MAX_SKIPS_PER_ASK = 200
-# what the latency service reports about its own settings, not about the model
-_MEASUREMENT_SETTINGS = ("threads", "warmup", "runs", "batch_size", "session_ms", "latency_median_all_ms")
 
 
 class StopRequested(Exception):
@@ -47,68 +48,86 @@ class Progress:
     status: str
 
 
-def score(reward: float | None, direction: str) -> float | None:
-    """Rewards as the strategy sees them: higher is better."""
-    if reward is None:
-        return None
-    return reward if direction == "max" else -reward
+@dataclass
+class RunningTrial:
+    """A trial handed to the executor (or waiting for its latency)."""
+
+    id: int
+    number: int
+    arch: Any
+    predicted_latency_ms: float | None = None
+    last_step: int | None = None
+    stop_at_step: int | None = None  # the step at which the early-stopping rule asked it to stop
+    failure: TrialFailed | None = None  # a bad value it sent: it was killed, and fails with this reason
+
+
+def outcome_of(trial: Trial, direction: str) -> TrialOutcome:
+    """What a strategy is told about a finished trial (also used to replay history on resume)."""
+    if trial.status == "succeeded":
+        state = "succeeded"
+    elif trial.status == "failed" and trial.reason == "constraint":
+        state = "constraint"
+    else:
+        state = trial.status  # failed, pruned, skipped
+    pruned_at = trial.metrics.get("pruned_at_step") if trial.status == "pruned" else None
+    return TrialOutcome(
+        number=trial.number, arch=trial.arch, state=state,  # type: ignore[arg-type]
+        score=score(trial.reward, direction) if trial.status == "succeeded" else None,
+        reward=trial.reward, reason=trial.reason, pruned_at=int(pruned_at) if pruned_at is not None else None,
+        metrics=trial.metrics,
+    )
 
 
 class Runner:
-    def __init__(self, store: Store, job_id: int, on_progress: Callable[[Progress], None] | None = None):
+    def __init__(self, store: Store, job_id: int, on_progress: Callable[[Progress], None] | None = None,
+                 worker_env: dict[str, str] | None = None):
+        """``worker_env``: extra environment variables for the trial processes (on top of this process's)."""
         self.store = store
+        self.worker_env = dict(worker_env or {})
         self.job_id = job_id
         self.on_progress = on_progress
         job = store.job(job_id)
         if job is None:
             raise NasappError(f"no job {job_id} in {store.path}")
         self.job = job
-        self.spec = JobSpec.model_validate(job["spec"])
-        self.space = Space.from_json(job["space"])
+        self.spec: JobSpec = job_spec(job)
+        self.space = Space.from_json(job.space)
         self.direction = self.spec.reward.direction
-        self.strategy: Strategy = make_strategy(
-            self.spec.strategy.name, self.space, self.spec.seed, self.spec.strategy.model_dump()
-        )
+        self.strategy: Strategy = make_strategy(self.spec.strategy, self.space, self.spec.seed)
+        self.rule: EarlyStoppingRule | None = make_rule(self.spec.early_stopping)
+        self.tallies = Tallies(self.direction)
         self.seq = 0
-        self.pending: list[dict[str, Any]] = []
-        self.counts: dict[str, int] = {}  # trials per status; this runner is their only writer
-        self.next_number = 0
-        self.best: float | None = None
-        self.running: dict[int, dict[str, Any]] = {}  # trial id -> a trial being trained or measured
-        self.measuring: dict[int, dict[str, Any]] = {}  # trial id -> the worker's result, awaiting latency
+        self.pending: list[Trial] = []
+        self.running: dict[int, RunningTrial] = {}  # trial id -> a trial being trained or measured
         self.job_settings = job_settings(self.spec)
-        self.reward_spec = self.spec.reward.model_dump()
         self._warned_scale = False
-        self.infeasible = 0  # failed trials with reason "constraint": the search working, not broken
         self.paused = False
         self.started = time.monotonic()
         self._last_command_poll = 0.0
+        self.executor: Executor | None = None
+        self.latency: LatencyStage | None = None
 
     # ---- the main loop ---------------------------------------------------------------------------
     def run(self) -> str:
         """Run until max_trials trials finished, the job is stopped, or the failure policy ends it."""
-        cores = training_cores(self.spec.latency.pin_cores if self.spec.latency.enabled else None)
-        slots = plan_slots(self.spec.search.devices, self.spec.search.parallel, cores)  # bad devices: fail first
+        job_dir = self.store.runs_dir / f"job-{self.job_id}"
+        # built first: bad devices fail before anything is written
+        executor = EXECUTORS.get(self.spec.search.executor).make(self.spec, job_dir, self.worker_env)
         self._replay_history()
         self.pending = self.store.requeue_unfinished(self.job_id)
-        self._load_tallies()
+        self.tallies = Tallies.load(self.store, self.job_id, self.direction)
         self.store.update_job(self.job_id, status="running", runner_pid=os.getpid(), message=None,
-                              started_at=self.job["started_at"] or time.time())
+                              started_at=self.job.started_at or time.time())
         resumed = " (resumed)" if self.seq else ""
         self.store.add_event(self.job_id, f"runner {os.getpid()} started{resumed}")
-        job_dir = self.store.runs_dir / f"job-{self.job_id}"
-        env = {"NASAPP_CPU_AFFINITY": ",".join(map(str, cores))} if cores else {}
-        self.pool = WorkerPool(slots, job_dir / "workers.log", env)
-        self.latency = self._latency_service(job_dir)
-        self.gate = LatencyGate.for_job(self.spec, self.space) if self.latency is not None else None
-        if self.gate is not None:
-            for trial in self.store.trials(self.job_id, "succeeded"):
-                if "latency_ms" in trial["metrics"]:
-                    self.gate.observe(trial["arch"], trial["metrics"]["latency_ms"])
+        self.executor = executor
         previous = signal.signal(signal.SIGTERM, _raise_stop)
         try:
-            self.pool.start()
-            self.store.add_event(self.job_id, f"{len(slots)} workers on {', '.join(s.label for s in slots)}")
+            measured = [(t.arch, t.metrics["latency_ms"]) for t in self.store.trials(self.job_id, "succeeded")
+                        if "latency_ms" in t.metrics]
+            self.latency = LatencyStage.for_job(self.spec, self.space, job_dir, measured)
+            slots = executor.start()
+            self.store.add_event(self.job_id, f"{len(slots)} workers on {', '.join(slots)}")
             return self._loop()
         except (KeyboardInterrupt, StopRequested):
             return self._stop("stopped", "stopped by the user; `nasapp resume` continues it")
@@ -117,53 +136,43 @@ class Runner:
             raise
         finally:
             signal.signal(signal.SIGTERM, previous)
-            self.pool.close()
+            executor.close()
             if self.latency is not None:
                 self.latency.close()
 
     def _loop(self) -> str:
+        assert self.executor is not None
         while True:
             self._handle_commands()
             if not self.paused:
                 self._dispatch()
-            if self._finished_count() >= self.spec.search.max_trials and not self.running:
+            if self.tallies.finished() >= self.spec.search.max_trials and not self.running:
                 return self._end("finished", None)
-            for worker, message in self.pool.poll(POLL_S):
-                self._handle(worker, message)
-            self._collect_measurements()
+            for event in self.executor.poll(POLL_S):
+                self._handle(event)
+            if self.latency is not None:
+                for trial_id, result in self.latency.collect():
+                    self._finish(self.running.pop(trial_id), result)
             self._enforce_timeouts()
-            failure = self._failure_policy()
+            failure = self.tallies.failure_policy(self.store, self.job_id, self.spec.search.max_failure_rate)
             if failure:
                 return self._stop("failed", failure)
             self._emit_progress("running")
 
     # ---- history and resume ----------------------------------------------------------------------
-    def _load_tallies(self) -> None:
-        self.counts = self.store.counts(self.job_id)
-        trials = self.store.trials(self.job_id)
-        self.next_number = max((t["number"] for t in trials), default=-1) + 1
-        best = self.store.best_trials(self.job_id, 1, self.direction)
-        self.best = best[0]["reward"] if best else None
-        self.infeasible = sum(t["reason"] == "constraint" for t in self.store.trials(self.job_id, "failed"))
-
-    def _finished_count(self) -> int:
-        return sum(self.counts[s] for s in FINISHED)
-
-    def _count(self, old: str | None, new: str) -> None:
-        if old is not None:
-            self.counts[old] -= 1
-        self.counts[new] += 1
-
     def _replay_history(self) -> None:
         for seq, kind, trial in self.store.history(self.job_id):
             if kind == "ask":
-                self.strategy.ask()
+                self.strategy.ask(1)
             else:
-                self.strategy.tell(trial["arch"], self._trial_score(trial))
+                self.strategy.tell(outcome_of(trial, self.direction))
             self.seq = seq + 1
-
-    def _trial_score(self, trial: dict[str, Any]) -> float | None:
-        return score(trial["reward"], self.direction) if trial["status"] == "succeeded" else None
+        if self.rule is not None:
+            finished = {t.id: t.number for t in self.store.trials(self.job_id) if t.tell_seq is not None}
+            for trial_id, step, values in self.store.job_metrics(self.job_id):
+                value = values.get(self.spec.reward.metric)
+                if trial_id in finished and isinstance(value, int | float):
+                    self.rule.observe(finished[trial_id], step, score(float(value), self.direction))  # type: ignore[arg-type]
 
     def _next_seq(self) -> int:
         self.seq += 1
@@ -171,20 +180,22 @@ class Runner:
 
     # ---- dispatch --------------------------------------------------------------------------------
     def _dispatch(self) -> None:
-        for worker in self.pool.idle():
+        assert self.executor is not None
+        while self.executor.free_slots() > 0:
             trial = self._next_trial()
             if trial is None:
                 return
-            self.store.start_trial(trial["id"], worker.slot.label)
-            self._count("queued", "running")
-            self.running[trial["id"]] = trial
-            self.pool.submit(worker, self._trial_message(trial))
+            self.running[trial.id] = trial
+            message = self._trial_message(trial)
+            slot = self.executor.submit(message)
+            self.store.start_trial(trial.id, slot)
+            self.tallies.move("queued", "running")
 
-    def _next_trial(self) -> dict[str, Any] | None:
+    def _next_trial(self) -> RunningTrial | None:
         if self.pending:
-            return self.pending.pop(0)
-        planned = self._finished_count() + self.counts["running"] + self.counts["queued"]
-        if planned >= self.spec.search.max_trials:
+            queued = self.pending.pop(0)
+            return RunningTrial(queued.id, queued.number, queued.arch)
+        if self.tallies.planned() >= self.spec.search.max_trials:
             return None
         for _ in range(MAX_SKIPS_PER_ASK):
             trial = self._ask_trial()
@@ -193,112 +204,122 @@ class Runner:
         raise NasappError(f"the latency gate skipped {MAX_SKIPS_PER_ASK} candidates in a row: raise"
                           " latency.skip_predicted_over or reward.latency_target_ms")
 
-    def _ask_trial(self) -> dict[str, Any] | None:
+    def _ask_trial(self) -> RunningTrial | None:
         """A new trial from the strategy, or None when the latency gate skipped the candidate."""
-        arch = self.strategy.ask()
-        number, self.next_number = self.next_number, self.next_number + 1
-        trial_id = self.store.add_trial(self.job_id, number, arch, self.space.fingerprint(arch),
-                                        self._next_seq())
-        predicted = self.gate.predict(arch) if self.gate is not None else None
-        skip = self.gate.skip_reason(predicted) if self.gate is not None else None
+        arch = self.strategy.ask(1)[0]
+        number = self.tallies.take_number()
+        trial_id = self.store.add_trial(self.job_id, number, arch, self.space.fingerprint(arch), self._next_seq())
+        predicted, skip = self.latency.predict(arch) if self.latency is not None else (None, None)
         if skip:
-            self.store.finish_trial(trial_id, "skipped", metrics={"predicted_latency_ms": predicted},
-                                    reason="predicted_latency", message=skip, tell_seq=self._next_seq())
-            self._count(None, "skipped")
-            self.strategy.tell(arch, None)
+            metrics = {"predicted_latency_ms": predicted}
+            self.store.finish_trial(trial_id, "skipped", metrics=metrics, reason="predicted_latency", message=skip,
+                                    tell_seq=self._next_seq())
+            self.tallies.move(None, "skipped")
+            self.strategy.tell(TrialOutcome(number, arch, "skipped", reason="predicted_latency", metrics=metrics))
             return None
-        self._count(None, "queued")
-        return {"id": trial_id, "number": number, "arch": arch, "predicted_latency_ms": predicted}
+        self.tallies.move(None, "queued")
+        return RunningTrial(trial_id, number, arch, predicted_latency_ms=predicted)
 
-    def _trial_message(self, trial: dict[str, Any]) -> dict[str, Any]:
-        workdir = self.store.trial_dir(self.job_id, trial["number"])
+    def _trial_message(self, trial: RunningTrial) -> dict[str, Any]:
+        workdir = self.store.trial_dir(self.job_id, trial.number)
         return {
-            **self.job_settings, "trial_id": trial["id"], "number": trial["number"], "arch": trial["arch"],
-            "seed": self.spec.seed * 100_003 + trial["number"], "workdir": str(workdir),
+            **self.job_settings, "trial_id": trial.id, "number": trial.number, "arch": trial.arch,
+            "seed": self.spec.seed * 100_003 + trial.number, "workdir": str(workdir),
             "log": str(workdir / "trial.log"),
         }
 
-    # ---- messages from workers -------------------------------------------------------------------
-    def _handle(self, worker: WorkerProcess, message: dict[str, Any]) -> None:
-        kind = message["type"]
-        if kind == "report":
-            self.store.add_metrics(message["trial"], message["step"], message["metrics"])
-        elif kind == "done" and self.latency is not None and message.get("onnx") and message["status"] == "succeeded":
-            trial = self.running[message["trial"]]
-            self.measuring[trial["id"]] = message  # the trial stays running until its latency is in
-            self.latency.submit(trial["id"], message["onnx"], self.space.fingerprint(trial["arch"]))
-        elif kind == "done":
-            self._finish(self.running.pop(message["trial"]), message)
-        elif kind == "died" and message["trial"] is not None:
-            reason = worker.extra.pop("kill_reason", "crash")
-            text = (f"trial exceeded search.trial_timeout_s = {self.spec.search.trial_timeout_s:g}"
-                    if reason == "timeout" else f"worker {message['description']}")
-            self._finish(self.running.pop(message["trial"]),
-                         {"status": "failed", "reason": reason, "message": text})
-        elif kind == "fatal":
-            raise NasappError(f"worker failed to start: {message['message']}")
-
-    def _latency_service(self, job_dir: Any) -> Any:
-        if not self.spec.latency.enabled:
-            return None
-        from nasapp.engine.latency.service import LatencyService
-
-        service = LatencyService(self.spec.latency.model_dump(), job_dir / "latency_cache.json")
-        service.start()
-        return service
-
-    def _collect_measurements(self) -> None:
-        if self.latency is None:
-            return
-        for trial_id, measured in self.latency.poll(0):
-            result = self.measuring.pop(trial_id)
-            trial = self.running.pop(trial_id)
-            if "error" in measured:
-                result = {**result, "status": "failed", "reason": "latency", "message": measured["error"]}
+    # ---- events from the executor ----------------------------------------------------------------
+    def _handle(self, event: dict[str, Any]) -> None:
+        kind = event["type"]
+        trial = self.running.get(event.get("trial"))  # type: ignore[arg-type]
+        if kind == "report" and trial is not None:
+            self._report(trial, event)
+        elif kind == "done" and trial is not None:
+            result = _checked_result(event)
+            if trial.stop_at_step is not None:
+                self._finish(self.running.pop(trial.id), self._pruned(trial, result))
+            elif self.latency is not None and result.get("onnx") and result["status"] == "succeeded":
+                self.latency.submit(trial.id, trial.arch, result)  # the trial stays running until measured
             else:
-                kept = {k: v for k, v in measured.items() if k not in _MEASUREMENT_SETTINGS and v is not None}
-                result = {**result, "metrics": {**result.get("metrics", {}), **kept}}
-                if self.gate is not None and "latency_ms" in kept:
-                    self.gate.observe(trial["arch"], kept["latency_ms"])
-            self._finish(trial, result)
+                self._finish(self.running.pop(trial.id), result)
+        elif kind == "died" and trial is not None:
+            reason, text = event["reason"], event["message"]
+            if trial.failure is not None:
+                reason, text = trial.failure.reason, trial.failure.message
+            elif reason == "timeout":
+                text = f"trial exceeded search.trial_timeout_s = {self.spec.search.trial_timeout_s:g}"
+            self._finish(self.running.pop(trial.id), {"status": "failed", "reason": reason, "message": text})
+        elif kind == "fatal":
+            raise NasappError(f"worker failed to start: {event['message']}")
 
-    def _finish(self, trial: dict[str, Any], result: dict[str, Any]) -> None:
+    def _report(self, trial: RunningTrial, event: dict[str, Any]) -> None:
+        try:
+            step, metrics = checked_report(event.get("step"), event.get("metrics"))
+        except TrialFailed as failure:
+            self._fail_running(trial, failure)
+            return
+        self.store.add_metrics(trial.id, step, metrics)
+        trial.last_step = step
+        self.strategy.report(trial.number, step, metrics)
+        value = metrics.get(self.spec.reward.metric)
+        if self.rule is None or trial.stop_at_step is not None or value is None:
+            return
+        if self.rule.should_stop(trial.number, step, score(value, self.direction)):  # type: ignore[arg-type]
+            trial.stop_at_step = step
+            assert self.executor is not None
+            self.executor.request_stop(trial.id)
+
+    def _fail_running(self, trial: RunningTrial, failure: TrialFailed) -> None:
+        """A running trial sent something unusable: kill it; it ends failed with this reason."""
+        if trial.failure is None:
+            trial.failure = failure
+            assert self.executor is not None
+            self.executor.cancel(trial.id, failure.reason)
+
+    def _pruned(self, trial: RunningTrial, result: dict[str, Any]) -> dict[str, Any]:
+        metrics = {**(result.get("metrics") or {}), "pruned_at_step": trial.stop_at_step}
+        return {"status": "pruned", "reason": "early_stopping", "metrics": metrics,
+                "message": f"stopped at step {trial.stop_at_step} by early_stopping.rule ="
+                           f" {self.spec.early_stopping.rule!r}"}
+
+    def _finish(self, trial: RunningTrial, result: dict[str, Any]) -> None:
         metrics = dict(result.get("metrics") or {})
-        if trial.get("predicted_latency_ms") is not None:
-            metrics["predicted_latency_ms"] = trial["predicted_latency_ms"]
+        if trial.predicted_latency_ms is not None:
+            metrics["predicted_latency_ms"] = trial.predicted_latency_ms
         status, reason, text = result["status"], result.get("reason"), result.get("message")
         reward = None
         if status == "succeeded":
             reward, reason, text = self._reward(metrics)
             status = "succeeded" if reason is None else "failed"
-        self.store.finish_trial(trial["id"], status, reward=reward, metrics=metrics, reason=reason,
+        self.store.finish_trial(trial.id, status, reward=reward, metrics=metrics, reason=reason,
                                 message=text, tell_seq=self._next_seq())
-        self._count("running", status)
-        self.infeasible += reason == "constraint"
-        self.strategy.tell(trial["arch"], score(reward, self.direction))
-        if reward is not None and (self.best is None or self._better(reward, self.best)):
-            self.best = reward
+        self.tallies.move("running", status)
+        self.tallies.record(reward, reason)
+        state = "constraint" if reason == "constraint" else status
+        self.strategy.tell(TrialOutcome(trial.number, trial.arch, state, score(reward, self.direction), reward, reason,
+                                        trial.stop_at_step, metrics))
+        if self.rule is not None:
+            self.rule.finished(trial.number)
         if status == "failed":
-            self.store.add_event(self.job_id, f"trial {trial['number']} failed ({reason}): {text}", "warning")
-
-    def _better(self, reward: float, other: float) -> bool:
-        return score(reward, self.direction) > score(other, self.direction)  # type: ignore[operator]
+            self.store.add_event(self.job_id, f"trial {trial.number} failed ({reason}): {text}", "warning")
+        elif status == "pruned":
+            self.store.add_event(self.job_id, f"trial {trial.number} pruned: {text}")
 
     def _reward(self, metrics: dict[str, float]) -> tuple[float | None, str | None, str | None]:
-        result = compose_reward(self.reward_spec, metrics)
+        result = compose_reward(self.spec.reward, metrics)
         if result.warning and not self._warned_scale:
             self._warned_scale = True  # once per run: a metric on a 0-100 scale would flood the log
             self.store.add_event(self.job_id, result.warning, "warning")
         return result.reward, result.reason, result.message
 
-    # ---- limits, commands and the failure policy -------------------------------------------------
+    # ---- limits and commands ---------------------------------------------------------------------
     def _enforce_timeouts(self) -> None:
+        assert self.executor is not None
         limit = self.spec.search.trial_timeout_s
         now = time.monotonic()
-        for worker in self.pool.busy():
-            if now - worker.trial_started > limit and "kill_reason" not in worker.extra:
-                worker.extra["kill_reason"] = "timeout"
-                self.pool.kill(worker)
+        for trial_id, started in self.executor.started_at().items():
+            if now - started > limit:
+                self.executor.cancel(trial_id, "timeout")
 
     def _handle_commands(self) -> None:
         now = time.monotonic()
@@ -315,26 +336,16 @@ class Runner:
                 self.paused = name == "pause"
                 self.store.update_job(self.job_id, status="paused" if self.paused else "running")
 
-    def _failure_policy(self) -> str | None:
-        failures = self.counts["failed"] - self.infeasible
-        finished = self._finished_count()
-        rate = self.spec.search.max_failure_rate
-        if finished < MIN_TRIALS_FOR_FAILURE_POLICY or failures <= rate * finished:
-            return None
-        failed = [t for t in self.store.trials(self.job_id, "failed") if t["reason"] != "constraint"][-1]
-        log = self.store.trial_dir(self.job_id, failed["number"]) / "trial.log"
-        return (f"{failures} of {finished} finished trials failed, more than"
-                f" search.max_failure_rate = {rate:g}; last failure: trial {failed['number']}"
-                f" ({failed['reason']}: {failed['message']}); its log: {log}")
-
     # ---- endings -----------------------------------------------------------------------------------
     def _stop(self, status: str, message: str) -> str:
         for trial in self.running.values():
-            self.store.finish_trial(trial["id"], "cancelled", reason="cancelled", message=message)
-            self._count("running", "cancelled")
+            self.store.finish_trial(trial.id, "cancelled", reason="cancelled", message=message)
+            self.tallies.move("running", "cancelled")
         self.running.clear()
-        self.measuring.clear()
-        self.pool.close()
+        if self.latency is not None:
+            self.latency.forget()
+        if self.executor is not None:
+            self.executor.close()
         return self._end(status, message)
 
     def _end(self, status: str, message: str | None) -> str:
@@ -349,8 +360,8 @@ class Runner:
         if self.on_progress is None:
             return
         self.on_progress(Progress(
-            job_id=self.job_id, done=self._finished_count(), total=self.spec.search.max_trials,
-            running=self.counts["running"], failed=self.counts["failed"], best=self.best,
+            job_id=self.job_id, done=self.tallies.finished(), total=self.spec.search.max_trials,
+            running=self.tallies.counts["running"], failed=self.tallies.counts["failed"], best=self.tallies.best,
             elapsed_s=time.monotonic() - self.started, status=status,
         ))
 
@@ -358,12 +369,28 @@ class Runner:
 def job_settings(spec: JobSpec) -> dict[str, Any]:
     """The part of every trial message that is the same for all trials of a job."""
     return {
-        "trainer": {"prebuilt": spec.trainer.prebuilt, "ref": spec.trainer.ref,
-                    "command": spec.trainer.command},
-        "proxy": spec.trainer.proxy, "data": spec.data.model_dump() if spec.data else None,
+        "trainer": {"prebuilt": spec.trainer.prebuilt, "ref": spec.trainer.ref, "command": spec.trainer.command},
+        "proxy": spec.trainer.proxy, "data": spec.data.model_dump(mode="json") if spec.data else None,
         "data_seed": spec.seed, "export": {"batch_size": spec.latency.batch_size, "opset": spec.latency.opset},
         "space": {"prebuilt": spec.space.prebuilt, "scale": spec.space.scale.model_dump()},
     }
+
+
+def _checked_result(event: dict[str, Any]) -> dict[str, Any]:
+    """A worker's ``done`` event with its metrics checked: a bad value turns success into a failure."""
+    result: dict[str, Any] = {"status": event.get("status")}
+    for key, limit in (("reason", 40), ("message", 4000), ("onnx", 4096)):
+        if event.get(key) is not None:
+            result[key] = str(event[key])[:limit]
+    try:
+        result["metrics"] = checked_metrics(event.get("metrics") or {}, what="the trial sent")
+    except TrialFailed as failure:
+        if event.get("status") == "succeeded":
+            return {"status": "failed", "reason": failure.reason, "message": failure.message}
+        result["metrics"] = {}
+    if result.get("status") not in ("succeeded", "failed"):
+        return {"status": "failed", "reason": "error", "message": f"the worker sent status {result.get('status')!r}"}
+    return result
 
 
 def _raise_stop(signum: int, frame: Any) -> None:

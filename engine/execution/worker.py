@@ -10,7 +10,6 @@ from __future__ import annotations
 import atexit
 import ctypes
 import json
-import math
 import os
 import queue
 import signal
@@ -23,6 +22,7 @@ from typing import Any
 
 from nasapp.engine.errors import NasappError, TrialFailed
 from nasapp.engine.execution.context import TrialContext
+from nasapp.engine.execution.values import checked_metrics
 
 _PR_SET_PDEATHSIG = 1
 
@@ -139,8 +139,8 @@ class Worker:
                 from nasapp.engine.jobs.refs import load_ref
                 self._cache[key] = load_ref(trainer["ref"])
             else:
-                from nasapp.engine.trainers.classification import train
-                self._cache[key] = train
+                from nasapp.engine.trainers import PREBUILT_TRAINERS
+                self._cache[key] = PREBUILT_TRAINERS.get(trainer["prebuilt"]).train_function()
         return self._cache[key]
 
     def _data_loader(self, message: dict[str, Any]) -> Any:
@@ -165,18 +165,10 @@ class Worker:
 
 
 def _checked_metrics(metrics: Any) -> dict[str, Any]:
-    if not isinstance(metrics, dict):
-        return {"status": "failed", "reason": "error",
-                "message": f"the trainer must return a dict of metrics, got {type(metrics).__name__}"}
-    clean: dict[str, Any] = {}
-    for key, value in metrics.items():
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            continue  # non-numeric extras are dropped; metrics are numbers
-        clean[str(key)] = float(value)
-    if any(math.isnan(v) for v in clean.values()):
-        return {"status": "failed", "reason": "nan", "message": "the trainer returned NaN metrics",
-                "metrics": {k: v for k, v in clean.items() if not math.isnan(v)}}
-    return {"status": "succeeded", "metrics": clean}
+    try:
+        return {"status": "succeeded", "metrics": checked_metrics(metrics)}
+    except TrialFailed as failure:
+        return {"status": "failed", "reason": failure.reason, "message": failure.message}
 
 
 def _setup_threads() -> str:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
-from typing import Any
+
+from nasapp.store.records import Job
 
 
-def runner_alive(job: dict[str, Any]) -> bool:
-    pid = job.get("runner_pid")
+def runner_alive(job: Job) -> bool:
+    pid = job.runner_pid
     if not pid:
         return False
     try:
@@ -19,8 +20,8 @@ def runner_alive(job: dict[str, Any]) -> bool:
     return True
 
 
-def effective_status(job: dict[str, Any]) -> str:
+def effective_status(job: Job) -> str:
     """A job marked running whose runner is gone was interrupted (kill -9, power loss)."""
-    if job["status"] in ("running", "paused") and not runner_alive(job):
+    if job.status in ("running", "paused") and not runner_alive(job):
         return "interrupted"
-    return job["status"]
+    return job.status

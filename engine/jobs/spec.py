@@ -2,18 +2,28 @@
 
 from __future__ import annotations
 
+import functools
 import importlib.util
+import json
 import os
 import sys
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError, field_validator, model_validator
 
+from nasapp.engine.data.kinds import DATA_KINDS
+from nasapp.engine.data.options import DataSpec, FileData
+from nasapp.engine.early_stopping import EARLY_STOPPING, EarlyStoppingOptions
 from nasapp.engine.errors import NasappError
-
-STRATEGIES = ("random", "evolution")
+from nasapp.engine.execution.executors import EXECUTORS, SearchSpec
+from nasapp.engine.latency.devices import LATENCY_DEVICES, LatencySpec
+from nasapp.engine.registry import STORED, Registry
+from nasapp.engine.rewards.options import RewardSpec
+from nasapp.engine.strategies import STRATEGIES, StrategyOptions
+from nasapp.engine.trainers import PREBUILT_TRAINERS, TrainerSpec, validate_trainer
+from nasapp.store.records import Job
 
 
 class _Table(BaseModel):
@@ -39,145 +49,54 @@ class SpaceSpec(_Table):
             )
         return self
 
-
-class DataSpec(_Table):
-    kind: Literal["digits", "npz", "imagefolder", "csv"] = "digits"
-    path: str | None = None
-    label_column: str = "label"
-    val_fraction: float = Field(0.2, gt=0, lt=1)
-    data_fraction: float = Field(1.0, gt=0, le=1)
-    image_size: list[int] | None = None
-    grayscale: bool = False
-
-    @model_validator(mode="after")
-    def _path_needed(self) -> DataSpec:
-        if self.kind != "digits" and not self.path:
-            raise ValueError(f"data.kind = \"{self.kind}\" needs data.path")
-        return self
-
-
-class TrainerSpec(_Table):
-    prebuilt: Literal["classification"] | None = None
-    ref: str | None = None
-    command: list[str] | None = None
-    steps: int = Field(200, gt=0)
-    batch_size: int = Field(64, gt=0)
-    optimizer: Literal["sgd", "adamw"] = "sgd"
-    lr: float | None = Field(None, gt=0)
-    momentum: float = Field(0.9, ge=0, lt=1)
-    weight_decay: float = Field(5e-4, ge=0)
-    eval_every: int = Field(50, gt=0)
-    ema: float = Field(0.0, ge=0, lt=1)
-    grad_clip: float = Field(0.0, ge=0)
-    amp: bool = True
-    channels_last: bool = True
-    options: dict[str, Any] = {}
-
-    @model_validator(mode="after")
-    def _one_kind(self) -> TrainerSpec:
-        given = [k for k in ("prebuilt", "ref", "command") if getattr(self, k)]
-        if len(given) > 1:
-            raise ValueError(f"give only one of trainer.prebuilt, trainer.ref, trainer.command (got {given})")
-        if not given:
-            self.prebuilt = "classification"
-        return self
-
     @property
-    def proxy(self) -> dict[str, Any]:
-        """The settings a trainer sees as ``ctx.proxy``."""
-        return self.model_dump(exclude={"prebuilt", "ref", "command"})
+    def label(self) -> str:
+        return self.prebuilt or self.ref or "?"
 
 
-class StrategySpec(_Table):
-    name: str = "evolution"
-    population: int = Field(16, ge=2)
-    sample_size: int = Field(4, ge=1)
-
-    @field_validator("name")
-    @classmethod
-    def _known(cls, name: str) -> str:
-        if name not in STRATEGIES:
-            raise ValueError(f"unknown strategy '{name}'; choose one of: {', '.join(STRATEGIES)}")
-        return name
-
-    @model_validator(mode="after")
-    def _sample_fits(self) -> StrategySpec:
-        if self.sample_size > self.population:
-            raise ValueError("strategy.sample_size must not exceed strategy.population")
-        return self
-
-
-class SearchSpec(_Table):
-    max_trials: int = Field(40, gt=0)
-    parallel: int | Literal["auto"] = "auto"
-    devices: str | list[int] = "auto"
-    trial_timeout_s: float = Field(600.0, gt=0)
-    max_failure_rate: float = Field(0.2, ge=0, le=1)
-
-    @field_validator("parallel")
-    @classmethod
-    def _positive(cls, value: int | str) -> int | str:
-        if isinstance(value, int) and value < 1:
-            raise ValueError("must be 1 or more, or \"auto\"")
-        return value
-
-    @field_validator("devices")
-    @classmethod
-    def _devices(cls, value: str | list[int]) -> str | list[int]:
-        if isinstance(value, str) and value not in ("auto", "cpu", "cuda"):
-            raise ValueError("must be \"auto\", \"cpu\", \"cuda\" or a list of GPU indices like [0, 1]")
-        return value
-
-
-class RewardSpec(_Table):
-    """How a trial's metrics become its reward (see engine/reward.py)."""
-
-    metric: str = "accuracy"
-    direction: Literal["max", "min"] = "max"
-    latency_target_ms: float | None = Field(None, gt=0)
-    latency_weight: float = -0.07  # MnasNet's w in metric * (latency / target) ** w
-    constraint: Literal["soft", "hard"] = "soft"
-    memory_limit_mb: float | None = Field(None, gt=0)
-    formula: str | None = None  # e.g. "accuracy * (latency_ms / 20) ** -0.07"; replaces the above
-
-
-class LatencySpec(_Table):
-    """Where and how candidates are timed (see engine/latency/)."""
-
-    device: Literal["none", "cpu-ort"] = "none"
-    command: list[str] | None = None  # a program that gets an ONNX path and prints a latency in ms
-    batch_size: int = Field(1, gt=0)
-    threads: int = Field(1, gt=0)
-    warmup: int = Field(10, ge=0)
-    runs: int = Field(200, gt=0)
-    opset: int = Field(17, ge=11)
-    pin_cores: list[int] | None = None  # run measurements on these cores only
-    skip_predicted_over: float | None = Field(None, gt=1)  # skip candidates predicted > this x target
-
-    @property
-    def enabled(self) -> bool:
-        return self.device != "none" or bool(self.command)
+def _registry_field(registry: Registry[Any]) -> Any:
+    """A job-file table validated by the registry entry its discriminating key names."""
+    return Field(default_factory=lambda: registry.validate({}))
 
 
 class JobSpec(_Table):
+    """A whole job file, validated. Plug-in tables hold their entry's options model (a subclass of the type)."""
+
     name: str = Field(min_length=1)
     seed: int = 0
     space: SpaceSpec
-    data: DataSpec | None = None
-    trainer: TrainerSpec = TrainerSpec()
-    strategy: StrategySpec = StrategySpec()
-    search: SearchSpec = SearchSpec()
+    data: SerializeAsAny[DataSpec] | None = None
+    trainer: SerializeAsAny[TrainerSpec] = _registry_field(PREBUILT_TRAINERS)
+    strategy: SerializeAsAny[StrategyOptions] = _registry_field(STRATEGIES)
+    early_stopping: SerializeAsAny[EarlyStoppingOptions] = _registry_field(EARLY_STOPPING)
+    search: SerializeAsAny[SearchSpec] = _registry_field(EXECUTORS)
     reward: RewardSpec = RewardSpec()
-    latency: LatencySpec = LatencySpec()
+    latency: SerializeAsAny[LatencySpec] = _registry_field(LATENCY_DEVICES)
+
+    _data = field_validator("data", mode="before")(DATA_KINDS.validator())
+    _trainer = field_validator("trainer", mode="before")(validate_trainer)
+    _strategy = field_validator("strategy", mode="before")(STRATEGIES.validator())
+    _early_stopping = field_validator("early_stopping", mode="before")(EARLY_STOPPING.validator())
+    _search = field_validator("search", mode="before")(EXECUTORS.validator())
+    _latency = field_validator("latency", mode="before")(LATENCY_DEVICES.validator())
 
     @model_validator(mode="after")
-    def _prebuilt_trainer_needs(self) -> JobSpec:
-        if self.trainer.prebuilt and self.data is None:
-            raise ValueError("the prebuilt trainer needs a [data] table (e.g. kind = \"digits\")")
-        if self.trainer.prebuilt and not self.space.prebuilt:
+    def _trainer_needs(self) -> JobSpec:
+        if not self.trainer.prebuilt:
+            return self
+        entry = PREBUILT_TRAINERS.get(self.trainer.prebuilt)
+        if entry.needs_data and self.data is None:
+            raise ValueError(f"the prebuilt trainer {entry.name!r} needs a [data] table (e.g. kind = \"digits\")")
+        if entry.needs_prebuilt_space and not self.space.prebuilt:
             raise ValueError("the prebuilt trainer builds models of prebuilt spaces only: set space.prebuilt,"
                              " or give trainer.ref / trainer.command for a custom space")
+        if isinstance(self.data, FileData) and not self.data.path:
+            raise ValueError(f"data.kind = \"{self.data.kind}\" needs data.path")
         return self
+
+    @property
+    def direction(self) -> str:
+        return self.reward.direction
 
 
 # ---- loading -----------------------------------------------------------------------------------
@@ -192,7 +111,10 @@ def _format_errors(source: str, error: ValidationError) -> str:
             lines.append(f"{path}: missing (required)")
         else:
             message = item["msg"].removeprefix("Value error, ")
-            lines.append(f"{path}: {message} (got {item['input']!r})")
+            if message.startswith(f"{path}.") or not item["loc"]:  # the message names its own key
+                lines.append(message)
+            else:
+                lines.append(f"{path}: {message} (got {item['input']!r})")
     return f"{source}: " + ("\n  ".join(lines) if len(lines) == 1 else "\n  " + "\n  ".join(lines))
 
 
@@ -237,7 +159,7 @@ def _resolve_paths(spec: JobSpec, base: Path) -> JobSpec:
         spec.trainer.command = _resolve_command(spec.trainer.command, base)
     if spec.latency.command:
         spec.latency.command = _resolve_command(spec.latency.command, base)
-    if spec.data and spec.data.path:
+    if isinstance(spec.data, FileData) and spec.data.path:
         path = (base / os.path.expanduser(spec.data.path)).resolve()
         if not path.exists():
             raise NasappError(f"data.path: not found: {path}")
@@ -252,6 +174,17 @@ def parse_job(raw: dict[str, Any], source: str = "job", base: Path | None = None
     except ValidationError as error:
         raise NasappError(_format_errors(source, error)) from None
     return _resolve_paths(spec, base or Path.cwd())
+
+
+def stored_spec(raw: dict[str, Any]) -> JobSpec:
+    """The spec of a job read back from the store (already validated when the job was created).
+
+    Keys that an older nasapp wrote with its defaults and that the entry's options no longer know are dropped.
+    """
+    try:
+        return JobSpec.model_validate(raw, context={STORED: True})
+    except ValidationError as error:
+        raise NasappError(_format_errors("stored job spec", error)) from None
 
 
 def read_job_file(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -278,3 +211,13 @@ def apply_overrides(raw: dict[str, Any], **overrides: Any) -> dict[str, Any]:
 def load_job(path: str | os.PathLike[str], **overrides: Any) -> JobSpec:
     raw = apply_overrides(read_job_file(path), **overrides)
     return parse_job(raw, source=str(path), base=Path(path).resolve().parent)
+
+
+@functools.lru_cache(maxsize=256)
+def _stored_spec_from_text(text: str) -> JobSpec:
+    return stored_spec(json.loads(text))
+
+
+def job_spec(job: Job) -> JobSpec:
+    """The typed spec of a job read from the store (parsed once per distinct spec)."""
+    return _stored_spec_from_text(json.dumps(job.spec, sort_keys=True))

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from nasapp.engine.latency.predictor import LatencyPredictor, within
+from nasapp.store.records import Trial
 
 
 class LatencyGate:
@@ -28,7 +29,7 @@ class LatencyGate:
             from nasapp.engine.data.loaders import load_dataset
             from nasapp.engine.spaces.prebuilt import get_prebuilt
 
-            data = load_dataset(spec.data.model_dump(), spec.seed)
+            data = load_dataset(spec.data, spec.seed)
             predictor = LatencyPredictor.for_prebuilt(
                 get_prebuilt(spec.space.prebuilt), data.input_shape, data.num_classes,
                 spec.space.scale.model_dump(), spec.latency.batch_size)
@@ -51,10 +52,10 @@ class LatencyGate:
                 f" x reward.latency_target_ms = {self.target_ms:g} ms")
 
 
-def predictor_accuracy(trials: list[dict[str, Any]]) -> float | None:
+def predictor_accuracy(trials: list[Trial]) -> float | None:
     """Share of trained trials whose predicted latency was within ±10% of the measured one."""
-    pairs = [(t["metrics"]["predicted_latency_ms"], t["metrics"]["latency_ms"]) for t in trials
-             if "predicted_latency_ms" in (t["metrics"] or {}) and "latency_ms" in (t["metrics"] or {})]
+    pairs = [(t.metrics["predicted_latency_ms"], t.metrics["latency_ms"]) for t in trials
+             if "predicted_latency_ms" in t.metrics and "latency_ms" in t.metrics]
     if not pairs:
         return None
     predicted, measured = zip(*pairs, strict=True)

@@ -2,16 +2,12 @@
 
 The runner owns one :class:`LatencyService`. It submits the ONNX file of each finished trial with the
 architecture's fingerprint and polls for results between its other duties; measuring never blocks the
-runner's thread. A fingerprint measured before (in this job, or before a resume: the cache is a JSON file)
-is answered at once, without measuring.
+runner's thread. A fingerprint measured before (in this job, or before a resume: see
+:mod:`~nasapp.engine.latency.cache`) is answered at once, without measuring.
 
-The measuring process is ``python -m nasapp.engine.latency.service``. It reads the latency settings (the
-job's ``[latency]`` table) as the first JSON line on stdin, then one request per line
-(``{"id": 3, "path": "/.../model.onnx"}``) and answers each with one line on stdout
-(``{"id": 3, "metrics": {...}}`` or ``{"id": 3, "error": "..."}``). It imports ONNX Runtime, not torch, and
-pins itself to ``pin_cores`` when the settings name them. The parent sends one request at a time, so
-measurements never overlap, and it knows which request was in flight when the process dies: that request
-is answered with an error and a fresh process is started for the next one.
+The measuring process (:mod:`~nasapp.engine.latency.measuring`) gets the settings, then one request at a time,
+so measurements never overlap. The service knows which request was in flight when that process dies or hangs
+past ``request_timeout_s``: that request is answered with an error and a fresh process is started for the next.
 """
 
 from __future__ import annotations
@@ -23,85 +19,22 @@ import logging
 import os
 import select
 import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from nasapp.engine.errors import NasappError
+from nasapp.engine.execution.jsonlines import BadLine, JsonLinesReader
 from nasapp.engine.execution.python_command import module_command
+from nasapp.engine.latency import measuring
+from nasapp.engine.latency.cache import LatencyCache
+from nasapp.engine.latency.settings import as_settings, setting
 
 log = logging.getLogger(__name__)
 
-CACHE_FORMAT = "nasapp.latency-cache/1"
-# settings that change what a measurement means: a cache written under other settings is not reused
-_CACHE_KEYS = ("device", "command", "batch_size", "threads", "warmup", "runs", "opset", "pin_cores")
 DEFAULT_REQUEST_TIMEOUT_S = 600.0
 
-
-# ---- the measuring process -------------------------------------------------------------------------------
-
-def measure(spec: dict[str, Any], path: str) -> dict[str, Any]:
-    """One measurement of the ONNX file at ``path`` under the latency settings ``spec``.
-
-    With ``device = "cpu-ort"`` ONNX Runtime times the file on this CPU. With a ``command`` the user's
-    program gives ``latency_ms``; when the device is "cpu-ort" as well, ONNX Runtime's figures are added
-    (memory and file size as they are, its latency as ``cpu_latency_ms``).
-    """
-    from nasapp.engine.latency.timing import measure_command, measure_onnx
-
-    metrics: dict[str, Any] = {}
-    if spec.get("device", "none") == "cpu-ort":
-        metrics = measure_onnx(path, threads=int(spec.get("threads", 1)), warmup=int(spec.get("warmup", 10)),
-                               runs=int(spec.get("runs", 100)), batch_size=spec.get("batch_size"))
-    command = spec.get("command")
-    if command:
-        measured = measure_command(command, path)
-        if metrics:
-            metrics["cpu_latency_ms"] = metrics["latency_ms"]
-            for key in ("latency_median_all_ms", "latency_p90_ms", "latency_mean_ms", "latency_cv"):
-                metrics.pop(key, None)
-        metrics.update(measured)
-    if not metrics:
-        raise NasappError("latency measurement is off: set latency.device = \"cpu-ort\" or latency.command")
-    return metrics
-
-
-def _pin(cores: list[int] | None) -> None:
-    if cores and hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(0, set(cores))
-
-
-def serve(stdin: Any, out: Any) -> None:
-    """The measuring process's loop: settings line, then request lines until stdin closes."""
-    first = stdin.readline()
-    if not first:
-        return
-    spec = json.loads(first)
-    _pin(spec.get("pin_cores"))
-    for line in stdin:
-        if not line.strip():
-            continue
-        request = json.loads(line)
-        try:
-            answer = {"id": request["id"], "metrics": measure(spec, request["path"])}
-        except NasappError as error:
-            answer = {"id": request["id"], "error": str(error)}
-        except Exception as error:  # noqa: BLE001 - report, never die on one bad model
-            answer = {"id": request["id"], "error": f"{type(error).__name__}: {error}"}
-        out.write(json.dumps(answer) + "\n")
-        out.flush()
-
-
-def main() -> None:
-    # the protocol owns the real stdout; anything a library prints goes to stderr instead
-    protocol = os.fdopen(os.dup(sys.stdout.fileno()), "w", buffering=1)
-    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
-    serve(sys.stdin, protocol)
-
-
-# ---- the runner's side -----------------------------------------------------------------------------------
 
 @dataclass
 class _Job:
@@ -111,27 +44,23 @@ class _Job:
     sent_at: float = 0.0
 
 
-def _cache_key(spec: dict[str, Any]) -> dict[str, Any]:
-    return {key: spec.get(key) for key in _CACHE_KEYS}
-
-
 class LatencyService:
     """Measures ONNX files in a subprocess, one at a time, with a persistent cache by fingerprint.
 
-    ``spec`` is ``LatencySpec.model_dump()``; ``cache_path`` a JSON file (created when missing; kept across
-    resumes). Use :meth:`start`, then :meth:`submit` and :meth:`poll`; :meth:`close` at the end (or use the
-    service as a context manager).
+    ``spec`` is the job's ``LatencySpec`` (or its ``model_dump()`` dict); ``cache_path`` a JSON file (created
+    when missing; kept across resumes). Use :meth:`start`, then :meth:`submit` and :meth:`poll`; :meth:`close`
+    at the end (or use the service as a context manager).
     """
 
-    def __init__(self, spec: dict[str, Any], cache_path: str | os.PathLike[str], *,
+    def __init__(self, spec: Any, cache_path: str | os.PathLike[str], *,
                  request_timeout_s: float = DEFAULT_REQUEST_TIMEOUT_S) -> None:
-        self.spec = dict(spec)
+        self.spec = as_settings(spec)
         self.cache_path = Path(cache_path)
         self.log_path = self.cache_path.with_name(self.cache_path.stem + ".log")
         self.request_timeout_s = request_timeout_s
-        self.cache: dict[str, dict[str, Any]] = self._load_cache()
+        self.cache = LatencyCache(self.cache_path, self.spec)
         self._process: subprocess.Popen[bytes] | None = None
-        self._buffer = b""
+        self._reader: JsonLinesReader | None = None
         self._queue: collections.deque[_Job] = collections.deque()
         self._inflight: _Job | None = None
         self._ready: list[tuple[int, dict[str, Any]]] = []
@@ -139,33 +68,9 @@ class LatencyService:
         self._sent = 0
         self.measured = 0  # measurements made by this service (cache hits excluded)
 
-    # -- cache --------------------------------------------------------------------------------------------
-
-    def _load_cache(self) -> dict[str, dict[str, Any]]:
-        try:
-            data = json.loads(self.cache_path.read_text())
-        except FileNotFoundError:
-            return {}
-        except (OSError, ValueError) as error:
-            log.warning("latency cache %s unreadable (%s); starting an empty one", self.cache_path, error)
-            return {}
-        if not isinstance(data, dict) or data.get("format") != CACHE_FORMAT \
-                or data.get("settings") != _cache_key(self.spec) or not isinstance(data.get("results"), dict):
-            log.info("latency cache %s was written under other settings; not reused", self.cache_path)
-            return {}
-        return dict(data["results"])
-
-    def _save_cache(self) -> None:
-        document = {"format": CACHE_FORMAT, "settings": _cache_key(self.spec), "results": self.cache}
-        self.cache_path.parent.mkdir(parents=True, exist_ok=True)
-        partial = self.cache_path.with_name(self.cache_path.name + ".partial")
-        partial.write_text(json.dumps(document, indent=1, sort_keys=True))
-        os.replace(partial, self.cache_path)
-
     def cached(self, fingerprint: str) -> dict[str, Any] | None:
         """The cached metrics of ``fingerprint``, or None."""
-        found = self.cache.get(fingerprint)
-        return dict(found) if found is not None else None
+        return self.cache.get(fingerprint)
 
     # -- process ------------------------------------------------------------------------------------------
 
@@ -174,7 +79,7 @@ class LatencyService:
         self._reap()
         if self._process is not None:
             return self
-        cores = self.spec.get("pin_cores")
+        cores = setting(self.spec, "pin_cores")
         if cores and hasattr(os, "sched_getaffinity"):
             allowed = os.sched_getaffinity(0)
             missing = sorted(set(cores) - allowed)
@@ -185,10 +90,11 @@ class LatencyService:
         if self._log_file is None:
             self._log_file = open(self.log_path, "ab")  # noqa: SIM115 - kept open for the process's life
         self._process = subprocess.Popen(
-            module_command("nasapp.engine.latency.service"),
+            module_command(measuring.MODULE),
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log_file,
             env={**os.environ, "PYTHONUNBUFFERED": "1"})
-        self._buffer = b""
+        assert self._process.stdout is not None
+        self._reader = JsonLinesReader(self._process.stdout.fileno())
         self._write(self.spec)
         self._send_next()
         return self
@@ -224,6 +130,7 @@ class LatencyService:
     def _died(self, why: str) -> None:
         """The process is gone: the request in flight gets an error; the next submit or poll restarts it."""
         process, self._process = self._process, None
+        self._reader = None
         code = None
         if process is not None:
             with contextlib.suppress(OSError):
@@ -274,20 +181,18 @@ class LatencyService:
         except (BrokenPipeError, OSError):
             self._died("stopped")
 
-    def _handle(self, line: bytes) -> None:
-        try:
-            answer = json.loads(line)
-        except ValueError:
-            log.warning("latency service wrote a line that is not JSON: %r", line[:200])
+    def _handle(self, answer: Any) -> None:
+        if isinstance(answer, BadLine) or not isinstance(answer, dict):
+            text = answer.text if isinstance(answer, BadLine) else json.dumps(answer)
+            log.warning("latency service wrote a line that is not a JSON object: %r", text[:200])
             return
         job, self._inflight = self._inflight, None
         if job is None:
             return
         if "metrics" in answer:
             metrics = dict(answer["metrics"])
-            self.cache[job.fingerprint] = metrics
+            self.cache.put(job.fingerprint, metrics)
             self.measured += 1
-            self._save_cache()
             result: dict[str, Any] = metrics
         else:
             result = {"error": str(answer.get("error", "unknown error"))}
@@ -334,39 +239,22 @@ class LatencyService:
             select.select([self._process.stdout], [], [], seconds)
 
     def _read_available(self) -> None:
-        process = self._process
-        if process is None or process.stdout is None:
+        """Handle the answers the measuring process has written; at its end of file, it has died."""
+        process, reader = self._process, self._reader
+        if process is None or reader is None:
             return
-        fd = process.stdout.fileno()
-        while True:
-            try:
-                readable, _, _ = select.select([fd], [], [], 0)
-            except (OSError, ValueError):
-                return
-            if not readable:
-                return
-            try:
-                chunk = os.read(fd, 65536)
-            except OSError:
-                chunk = b""
-            if not chunk:  # end of file: the process has gone
-                with contextlib.suppress(Exception):
-                    process.wait(timeout=5)
-                self._consume_lines()
-                self._died("stopped")
-                return
-            self._buffer += chunk
-            self._consume_lines()
-
-    def _consume_lines(self) -> None:
-        while b"\n" in self._buffer:
-            line, self._buffer = self._buffer.split(b"\n", 1)
-            if line.strip():
-                self._handle(line)
+        answers, eof = reader.read_available()
+        for answer in answers:
+            self._handle(answer)
+        if eof and self._process is process:  # (an answer's follow-up write may have noticed the death first)
+            with contextlib.suppress(Exception):
+                process.wait(timeout=5)
+            self._died("stopped")
 
     def close(self) -> None:
         """Stop the measuring process (a measurement in flight is abandoned); the cache stays on disk."""
         process, self._process = self._process, None
+        self._reader = None
         if process is not None:
             with contextlib.suppress(OSError):
                 if process.stdin is not None:
@@ -391,6 +279,3 @@ class LatencyService:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-
-if __name__ == "__main__":
-    main()

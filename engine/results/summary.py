@@ -6,32 +6,27 @@ import time
 from typing import Any
 
 from nasapp.engine.jobs.liveness import effective_status
-from nasapp.store import Store
+from nasapp.engine.jobs.spec import job_spec
+from nasapp.store import Job, Store
 from nasapp.store.db import FINISHED
 
 
-def _measures_latency(job: dict[str, Any]) -> bool:
-    latency = job["spec"].get("latency") or {}
-    return latency.get("device", "none") != "none" or bool(latency.get("command"))
-
-
-def summarize(store: Store, job: dict[str, Any], best_k: int = 1) -> dict[str, Any]:
-    counts = store.counts(job["id"])
-    direction = job["spec"].get("reward", {}).get("direction", "max")
-    best = [
-        {"trial": t["number"], "reward": t["reward"], "metrics": t["metrics"], "arch": t["arch"]}
-        for t in store.best_trials(job["id"], best_k, direction)
-    ]
-    end = job["finished_at"] if job["status"] not in ("running", "paused") else time.time()
-    elapsed = (end or time.time()) - job["started_at"] if job["started_at"] else 0.0
+def summarize(store: Store, job: Job, best_k: int = 1) -> dict[str, Any]:
+    """A job's figures as one JSON-ready dict (what `ls --json` and `show --json` print)."""
+    spec = job_spec(job)
+    counts = store.counts(job.id)
+    best = [{"trial": t.number, "reward": t.reward, "metrics": t.metrics, "arch": t.arch}
+            for t in store.best_trials(job.id, best_k, spec.reward.direction)]
+    end = job.finished_at if job.status not in ("running", "paused") else time.time()
+    elapsed = (end or time.time()) - job.started_at if job.started_at else 0.0
     from nasapp.engine.latency.gate import predictor_accuracy
 
     return {
-        "id": job["id"], "name": job["name"], "status": effective_status(job),
-        "latency_predictor_within_10pct": predictor_accuracy(store.trials(job["id"], "succeeded"))
-        if _measures_latency(job) else None,
-        "max_trials": job["max_trials"], "finished": sum(counts[s] for s in FINISHED), "counts": counts,
+        "id": job.id, "name": job.name, "status": effective_status(job),
+        "latency_predictor_within_10pct": predictor_accuracy(store.trials(job.id, "succeeded"))
+        if spec.latency.enabled else None,
+        "max_trials": job.max_trials, "finished": sum(counts[s] for s in FINISHED), "counts": counts,
         "best": best[0] if best else None, "top": best, "elapsed_s": round(elapsed, 1),
-        "strategy": job["spec"]["strategy"]["name"], "space": job["spec"]["space"],
-        "reward": job["spec"]["reward"], "message": job["message"], "created_at": job["created_at"],
+        "strategy": spec.strategy.name, "space": job.spec["space"],
+        "reward": spec.reward.model_dump(), "message": job.message, "created_at": job.created_at,
     }

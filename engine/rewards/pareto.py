@@ -9,11 +9,13 @@ every y seen at a better x.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from itertools import groupby
 from typing import Any
 
 from nasapp.engine.errors import NasappError
+from nasapp.engine.rewards.options import RewardSpec
+from nasapp.store.records import Trial
 
 DIRECTIONS = ("min", "max")
 # Metrics where smaller is better, by name or by ending; every other metric is taken as "max".
@@ -21,30 +23,34 @@ _MIN_NAMES = ("loss", "error", "params", "flops", "macs", "energy")
 _MIN_SUFFIXES = ("_ms", "_mb", "_s", "_bytes", "_loss", "_error", "params", "flops")
 
 
-def metric_direction(name: str, reward_spec: dict[str, Any] | None = None) -> str:
+def metric_direction(name: str, reward_spec: RewardSpec | Mapping[str, Any] | None = None) -> str:
     """Whether ``name`` is better small ("min") or large ("max"): the reward's own metric follows
     ``reward.direction``; latency, memory, sizes, times, losses and errors are "min"; the rest "max"."""
-    if name == "reward" or (reward_spec and not reward_spec.get("formula")
-                            and name == reward_spec.get("metric", "accuracy")):
-        return str((reward_spec or {}).get("direction", "max"))
+    reward = reward_spec if isinstance(reward_spec, RewardSpec) else RewardSpec.model_validate(reward_spec or {})
+    if name == "reward" or (not reward.formula and name == reward.metric):
+        return reward.direction
     lowered = name.lower()
     if lowered in _MIN_NAMES or lowered.endswith(_MIN_SUFFIXES) or lowered.startswith(("latency", "memory")):
         return "min"
     return "max"
 
 
-def metric_value(trial: dict[str, Any], name: str) -> float | None:
+def metric_value(trial: Trial | Mapping[str, Any], name: str) -> float | None:
     """A trial's value of ``name`` (``reward`` is the trial's reward; anything else a metric), or None when
-    it was not reported or is not a finite number."""
-    value = trial.get("reward") if name == "reward" else (trial.get("metrics") or {}).get(name)
+    it was not reported or is not a finite number. ``trial``: a Trial record, or a plain point with
+    ``reward`` and ``metrics`` keys."""
+    if isinstance(trial, Mapping):
+        value = trial.get("reward") if name == "reward" else (trial.get("metrics") or {}).get(name)
+    else:
+        value = trial.metric(name)
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         return None
     return float(value)
 
 
-def pareto_front(points: Iterable[dict[str, Any]], x: str = "latency_ms", y: str = "accuracy",
-                 x_dir: str = "min", y_dir: str = "max") -> list[dict[str, Any]]:
-    """The non-dominated trials among ``points`` (trial dicts with ``metrics``), sorted by x ascending
+def pareto_front(points: Iterable[Any], x: str = "latency_ms", y: str = "accuracy",
+                 x_dir: str = "min", y_dir: str = "max") -> list[Any]:
+    """The non-dominated trials among ``points`` (Trial records or dicts with ``metrics``), sorted by x ascending
     (ties keep their input order). Trials lacking either metric, or with a non-finite value, are skipped."""
     for key, direction in (("x_dir", x_dir), ("y_dir", y_dir)):
         if direction not in DIRECTIONS:
@@ -57,7 +63,7 @@ def pareto_front(points: Iterable[dict[str, Any]], x: str = "latency_ms", y: str
         if xv is not None and yv is not None:
             keyed.append((x_sign * xv, y_sign * yv, order, xv, trial))
     keyed.sort(key=lambda item: (item[0], item[1], item[2]))
-    front: list[tuple[float, int, dict[str, Any]]] = []
+    front: list[tuple[float, int, Any]] = []
     best_y = math.inf
     for _, group in groupby(keyed, key=lambda item: item[0]):
         same_x = list(group)

@@ -20,16 +20,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import ValidationError
+
 from nasapp.engine.errors import NasappError
+from nasapp.engine.latency.devices import LatencySpec
 from nasapp.engine.rewards.formula import Formula, FormulaError, compile_formula
+from nasapp.engine.rewards.options import RewardSpec
 
 REWARD_RANGE = (1e-3, 10.0)  # |reward| outside this gets a warning (0 does not: an untrained model)
 _RANGE_TEXT = "[1e-3, 10]"
 HARD_ALPHA, HARD_BETA = 0.0, -1.0  # MnasNet's hard-constraint exponents (under / over the target)
-DEFAULTS: dict[str, Any] = {
-    "metric": "accuracy", "direction": "max", "latency_target_ms": None, "latency_weight": -0.07,
-    "constraint": "soft", "memory_limit_mb": None, "formula": None,
-}
 ENABLE_LATENCY = 'set [latency] device = "cpu-ort" (or [latency] command) in the job file'
 ENABLE_MEMORY = 'set [latency] device = "cpu-ort" in the job file'
 TIMED_METRICS = ("latency_ms", "latency_p90_ms")  # only a latency measurement produces these
@@ -50,9 +50,16 @@ class RewardResult:
         return self.reward is not None
 
 
-def _spec(reward_spec: Mapping[str, Any] | Any) -> dict[str, Any]:
-    raw = reward_spec.model_dump() if hasattr(reward_spec, "model_dump") else dict(reward_spec or {})
-    return {**DEFAULTS, **raw}
+def _spec(reward_spec: RewardSpec | Mapping[str, Any] | None) -> RewardSpec:
+    """The typed ``[reward]`` table (a plain table is validated; a bad one raises NasappError naming the key)."""
+    if isinstance(reward_spec, RewardSpec):
+        return reward_spec
+    try:
+        return RewardSpec.model_validate(dict(reward_spec or {}))
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise NasappError(f"reward.{where}: {first['msg']} (got {first['input']!r})") from None
 
 
 _FORMULAS: dict[str, Formula] = {}
@@ -65,8 +72,8 @@ def _formula(text: str) -> Formula:
     return found
 
 
-def validate_reward_spec(reward_spec: Mapping[str, Any] | Any,
-                         latency_spec: Mapping[str, Any] | Any | None = None) -> list[str]:
+def validate_reward_spec(reward_spec: RewardSpec | Mapping[str, Any],
+                         latency_spec: LatencySpec | Mapping[str, Any] | None = None) -> list[str]:
     """Check a ``[reward]`` table when a job is created; raise NasappError on a combination that cannot
     work, return notes (plain sentences) on settings that are legal but probably not what was meant.
 
@@ -75,34 +82,29 @@ def validate_reward_spec(reward_spec: Mapping[str, Any] | Any,
     """
     spec = _spec(reward_spec)
     notes: list[str] = []
-    if spec["direction"] not in ("max", "min"):
-        raise NasappError(f"reward.direction: {spec['direction']!r} is not \"max\" or \"min\"")
-    if spec["constraint"] not in ("soft", "hard"):
-        raise NasappError(f"reward.constraint: {spec['constraint']!r} is not \"soft\" or \"hard\"")
     for key in ("latency_target_ms", "memory_limit_mb"):
-        value = spec[key]
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)
-                                  or not math.isfinite(value) or value <= 0):
-            raise NasappError(f"reward.{key}: {value!r} must be a positive number")
-    weight = spec["latency_weight"]
-    if isinstance(weight, bool) or not isinstance(weight, int | float) or not math.isfinite(weight):
-        raise NasappError(f"reward.latency_weight: {weight!r} is not a number; MnasNet uses -0.07")
+        value = getattr(spec, key)
+        if value is not None and not math.isfinite(value):
+            raise NasappError(f"reward.{key}: {value!r} must be a finite positive number")
+    weight = spec.latency_weight
+    if not math.isfinite(weight):
+        raise NasappError(f"reward.latency_weight: {weight!r} is not a finite number; MnasNet uses -0.07")
     needs: list[str] = []
-    if spec["formula"] is not None:
-        formula = _formula(spec["formula"])  # raises FormulaError (a NasappError) naming the column
+    if spec.formula is not None:
+        formula = _formula(spec.formula)  # raises FormulaError (a NasappError) naming the column
         needs = [n for n in TIMED_METRICS if n in formula.names]
-        if spec["latency_target_ms"] is not None:
+        if spec.latency_target_ms is not None:
             notes.append("reward.formula replaces the MnasNet latency term, so reward.latency_target_ms is"
                          " not applied to the reward (it still sets the target of"
                          " [latency] skip_predicted_over); put the latency term into the formula")
-        if spec["metric"] != DEFAULTS["metric"]:
+        if spec.metric != spec.default("metric"):
             notes.append("reward.metric is not used when reward.formula is set")
     else:
-        if not isinstance(spec["metric"], str) or not spec["metric"]:
+        if not isinstance(spec.metric, str) or not spec.metric:
             raise NasappError("reward.metric: give the name of a reported metric, e.g. \"accuracy\"")
-        if spec["latency_target_ms"] is not None:
+        if spec.latency_target_ms is not None:
             needs = ["latency_ms"]
-            if spec["direction"] == "min":
+            if spec.direction == "min":
                 raise NasappError(
                     "reward.latency_target_ms with reward.direction = \"min\": the MnasNet latency factor"
                     " multiplies a metric to maximise (like accuracy), so with a metric to minimise it would"
@@ -111,40 +113,41 @@ def validate_reward_spec(reward_spec: Mapping[str, Any] | Any,
             if weight > 0:
                 raise NasappError(f"reward.latency_weight: {weight:g} is positive, which rewards slower"
                                   " models; use a negative weight (MnasNet: -0.07, steeper: -0.15)")
-            if weight == 0 and spec["constraint"] == "soft":
+            if weight == 0 and spec.constraint == "soft":
                 notes.append("reward.latency_weight = 0: latency does not change the reward")
-            if spec["constraint"] == "hard" and weight != DEFAULTS["latency_weight"]:
+            if spec.constraint == "hard" and weight != spec.default("latency_weight"):
                 notes.append("reward.latency_weight is not used with constraint = \"hard\" (MnasNet's hard"
                              " constraint: no bonus under the target, reward x target / latency over it)")
     if latency_spec is not None:
-        latency = latency_spec.model_dump() if hasattr(latency_spec, "model_dump") else dict(latency_spec)
-        timed = latency.get("device", "none") != "none" or bool(latency.get("command"))
-        if needs and not timed:
-            what = "reward.formula uses " + needs[0] if spec["formula"] else "reward.latency_target_ms needs"
+        latency = latency_spec if isinstance(latency_spec, LatencySpec) else LatencySpec.model_validate(latency_spec)
+        if needs and not latency.enabled:
+            what = "reward.formula uses " + needs[0] if spec.formula else "reward.latency_target_ms needs"
             raise NasappError(f"{what} measured latency, but no latency device is set: {ENABLE_LATENCY}")
-        wants_memory = spec["memory_limit_mb"] is not None or (
-            spec["formula"] is not None and "memory_mb" in _formula(spec["formula"]).names)
-        if wants_memory and latency.get("device", "none") != "cpu-ort":
-            what = "reward.memory_limit_mb needs" if spec["memory_limit_mb"] is not None else \
+        wants_memory = spec.memory_limit_mb is not None or (
+            spec.formula is not None and "memory_mb" in _formula(spec.formula).names)
+        if wants_memory and not latency.measures_memory:
+            what = "reward.memory_limit_mb needs" if spec.memory_limit_mb is not None else \
                 "reward.formula uses"
             raise NasappError(f"{what} memory_mb, which ONNX Runtime measures: {ENABLE_MEMORY}")
     return notes
 
 
-def compose_reward(reward_spec: Mapping[str, Any] | Any, metrics: Mapping[str, Any]) -> RewardResult:
+def compose_reward(reward_spec: RewardSpec | Mapping[str, Any], metrics: Mapping[str, Any]) -> RewardResult:
     """The reward of a trial that reported ``metrics`` (a finished trial's final metrics).
 
-    ``reward_spec`` is ``RewardSpec.model_dump()`` (a RewardSpec or a partial dict also works). Never
+    ``reward_spec`` is the job's RewardSpec (a partial dict also works). Never
     raises for a trial's numbers: problems come back as ``reward=None`` with a reason and message.
     """
     spec = _spec(reward_spec)
     try:
-        if spec["formula"] is not None:
+        if spec.formula is not None:
             result = _formula_reward(spec, metrics)
         else:
             result = _metric_reward(spec, metrics)
     except FormulaError as error:
         return RewardResult(None, "error", str(error))
+    except Exception as error:  # noqa: BLE001 - a trial's numbers must never crash the runner
+        return RewardResult(None, "error", f"the reward could not be computed: {type(error).__name__}: {error}")
     if result.reward is None:
         return result
     infeasible = _memory_check(spec, metrics)
@@ -162,8 +165,8 @@ def _number(metrics: Mapping[str, Any], name: str) -> float | RewardResult:
     return float(value)
 
 
-def _formula_reward(spec: dict[str, Any], metrics: Mapping[str, Any]) -> RewardResult:
-    formula = _formula(spec["formula"])
+def _formula_reward(spec: RewardSpec, metrics: Mapping[str, Any]) -> RewardResult:
+    formula = _formula(spec.formula)
     for name in sorted(formula.names & metrics.keys()):
         value = _number(metrics, name)
         if isinstance(value, RewardResult):
@@ -171,8 +174,8 @@ def _formula_reward(spec: dict[str, Any], metrics: Mapping[str, Any]) -> RewardR
     return RewardResult(formula.evaluate(metrics))
 
 
-def _metric_reward(spec: dict[str, Any], metrics: Mapping[str, Any]) -> RewardResult:
-    metric = spec["metric"]
+def _metric_reward(spec: RewardSpec, metrics: Mapping[str, Any]) -> RewardResult:
+    metric = spec.metric
     if metric not in metrics:
         names = ", ".join(sorted(metrics)) or "nothing"
         return RewardResult(None, "error", f"the trainer returned no '{metric}' (reward.metric); it returned"
@@ -180,7 +183,7 @@ def _metric_reward(spec: dict[str, Any], metrics: Mapping[str, Any]) -> RewardRe
     value = _number(metrics, metric)
     if isinstance(value, RewardResult):
         return value
-    target = spec["latency_target_ms"]
+    target = spec.latency_target_ms
     if target is None:
         return RewardResult(value)
     if "latency_ms" not in metrics:
@@ -194,7 +197,7 @@ def _metric_reward(spec: dict[str, Any], metrics: Mapping[str, Any]) -> RewardRe
     if value < 0:
         return RewardResult(None, "error", f"reward.metric '{metric}' = {value:g} is negative; the latency"
                                            " factor scales a positive metric (use reward.formula instead)")
-    return RewardResult(value * latency_factor(latency, target, spec["latency_weight"], spec["constraint"]))
+    return RewardResult(value * latency_factor(latency, target, spec.latency_weight, spec.constraint))
 
 
 def latency_factor(latency_ms: float, target_ms: float, weight: float = -0.07,
@@ -209,8 +212,8 @@ def latency_factor(latency_ms: float, target_ms: float, weight: float = -0.07,
     return ratio ** exponent
 
 
-def _memory_check(spec: dict[str, Any], metrics: Mapping[str, Any]) -> RewardResult | None:
-    limit = spec["memory_limit_mb"]
+def _memory_check(spec: RewardSpec, metrics: Mapping[str, Any]) -> RewardResult | None:
+    limit = spec.memory_limit_mb
     if limit is None:
         return None
     if "memory_mb" not in metrics:
@@ -228,11 +231,11 @@ def _memory_check(spec: dict[str, Any], metrics: Mapping[str, Any]) -> RewardRes
     return None
 
 
-def _scale_warning(reward: float, spec: dict[str, Any]) -> str | None:
+def _scale_warning(reward: float, spec: RewardSpec) -> str | None:
     low, high = REWARD_RANGE
     size = abs(reward)
     if size == 0.0 or low <= size <= high:
         return None
-    source = "the formula's scale" if spec["formula"] is not None else \
-        f"the scale of reward.metric '{spec['metric']}'"
+    source = "the formula's scale" if spec.formula is not None else \
+        f"the scale of reward.metric '{spec.metric}'"
     return f"reward {reward:.2g} is outside {_RANGE_TEXT}: check {source}"

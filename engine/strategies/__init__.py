@@ -1,22 +1,26 @@
-"""Search strategies behind one ask/tell interface."""
+"""Search strategies: the registry. Adding one = a module with its options, class and ENTRY + one line here."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from nasapp.engine.errors import NasappError
-from nasapp.engine.strategies.base import Strategy
+from nasapp.engine.registry import Registry
+from nasapp.engine.strategies import evolution, random_search
+from nasapp.engine.strategies.base import Strategy, StrategyEntry, StrategyOptions, TrialOutcome
 from nasapp.engine.strategies.evolution import RegularizedEvolution
 from nasapp.engine.strategies.random_search import RandomSearch
 
-__all__ = ["Strategy", "RandomSearch", "RegularizedEvolution", "make_strategy"]
+STRATEGIES: Registry[StrategyEntry] = Registry("strategy", "strategy.name", default="evolution")
+STRATEGIES.register(random_search.ENTRY)
+STRATEGIES.register(evolution.ENTRY)
+
+__all__ = ["STRATEGIES", "RandomSearch", "RegularizedEvolution", "Strategy", "StrategyEntry", "StrategyOptions",
+           "TrialOutcome", "make_strategy"]
 
 
-def make_strategy(name: str, space: Any, seed: int, options: dict[str, Any] | None = None) -> Strategy:
-    options = options or {}
-    if name == "random":
-        return RandomSearch(space, seed)
-    if name == "evolution":
-        return RegularizedEvolution(space, seed, population=options.get("population", 16),
-                                    sample_size=options.get("sample_size", 4))
-    raise NasappError(f"unknown strategy '{name}'; choose one of: random, evolution")
+def make_strategy(options: StrategyOptions | dict[str, Any], space: Any, seed: int) -> Strategy:
+    """A strategy from its ``[strategy]`` table (validated options, or a plain table to validate)."""
+    if not isinstance(options, StrategyOptions):
+        STRATEGIES.get(options.get("name", STRATEGIES.default))  # an unknown name: NasappError listing the known
+        options = STRATEGIES.validate(dict(options))
+    return STRATEGIES.get(options.name).make(space, seed, options)

@@ -1,32 +1,105 @@
-"""The ask/tell interface every search strategy implements.
+"""The interface every search strategy implements, and the records it is told.
 
-A strategy is deterministic given its seed and the sequence of asks and tells it has seen, so resume
-rebuilds one by replaying the stored history into a fresh instance (no pickled state).
+Lifecycle (the runner drives it; resume replays the same calls from the store, so a strategy never pickles
+state and must be deterministic given its seed and this sequence of calls):
+
+1. ``__init__(space, seed, options)``: ``options`` is the strategy's validated ``[strategy]`` table (its
+   ``options`` model in the registry entry).
+2. ``ask(n)``: ``n`` new architectures, no two alike (the base class calls :meth:`propose` and re-proposes
+   duplicates; override ``ask`` when a batch is better chosen together).
+3. ``report(number, step, metrics)``: an intermediate report of a running trial (for multi-fidelity
+   strategies); optional, the default ignores it. Not replayed on resume.
+4. ``tell(outcome)``: the :class:`TrialOutcome` of every asked architecture, exactly once, in completion order
+   (not ask order when trials run in parallel). ``outcome.score`` is the reward as the strategy should see it:
+   higher is always better (the runner negates rewards for ``direction = "min"``).
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 import numpy as np
 
+from nasapp.engine.registry import Options
+
+OutcomeState = Literal["succeeded", "failed", "pruned", "skipped", "constraint"]
+_DUPLICATE_TRIES = 100
+
+
+@dataclass(frozen=True)
+class TrialOutcome:
+    """How one asked architecture ended.
+
+    ``state``: ``succeeded`` (``score`` set), ``failed`` (``reason`` says why: error, nan, oom, timeout, crash,
+    latency, ...), ``constraint`` (trained, but over a hard limit such as ``reward.memory_limit_mb``),
+    ``pruned`` (stopped early at step ``pruned_at`` by an early-stopping rule) or ``skipped`` (never trained:
+    the latency gate predicted it far over target).
+    """
+
+    number: int
+    arch: Any
+    state: OutcomeState
+    score: float | None = None
+    reward: float | None = None
+    reason: str | None = None
+    pruned_at: int | None = None
+    metrics: Mapping[str, float] = field(default_factory=dict)
+
+    @property
+    def succeeded(self) -> bool:
+        return self.state == "succeeded" and self.score is not None
+
+
+class StrategyOptions(Options):
+    """``[strategy]``: ``name`` picks the registered strategy; each strategy's model adds its own keys."""
+
+    name: str = "evolution"
+
 
 class Strategy(ABC):
-    """Proposes architectures (``ask``) and learns from their rewards (``tell``).
-
-    Rewards are always "higher is better": the runner negates them for ``direction = "min"``.
-    ``reward`` is None for a failed trial.
-    """
+    """Proposes architectures (``ask``) and learns from how they ended (``tell``). See the module docstring."""
 
     name: str = ""
 
-    def __init__(self, space: Any, seed: int) -> None:
+    def __init__(self, space: Any, seed: int, options: StrategyOptions | None = None) -> None:
         self.space = space
+        self.seed = seed
+        self.options = options
         self.rng = np.random.default_rng(seed)
 
     @abstractmethod
-    def ask(self) -> Any: ...
+    def propose(self) -> Any:
+        """One new architecture."""
 
-    @abstractmethod
-    def tell(self, arch: Any, reward: float | None) -> None: ...
+    def ask(self, n: int = 1) -> list[Any]:
+        """``n`` architectures, pairwise different (when the space has that many)."""
+        batch: list[Any] = []
+        seen: set[str] = set()
+        for _ in range(n):
+            arch = self.propose()
+            for _ in range(_DUPLICATE_TRIES):
+                if self.space.fingerprint(arch) not in seen:
+                    break
+                arch = self.propose()
+            seen.add(self.space.fingerprint(arch))
+            batch.append(arch)
+        return batch
+
+    def tell(self, outcome: TrialOutcome) -> None:  # noqa: B027 - optional for strategies that learn nothing
+        """Learn from one finished (or failed, pruned, skipped) architecture."""
+
+    def report(self, number: int, step: int, metrics: Mapping[str, float]) -> None:  # noqa: B027
+        """An intermediate report of trial ``number`` (optional; the default ignores it)."""
+
+
+@dataclass(frozen=True)
+class StrategyEntry:
+    """A registered strategy: ``make(space, seed, options)`` builds one from its validated options."""
+
+    name: str
+    description: str
+    options: type[StrategyOptions]
+    make: Callable[[Any, int, Any], Strategy]

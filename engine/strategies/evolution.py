@@ -7,34 +7,56 @@ population, mutates the best of them, and the oldest member leaves when a child'
 from __future__ import annotations
 
 from collections import deque
-from typing import Any
+from typing import Any, Literal
 
-from nasapp.engine.strategies.base import Strategy
+from pydantic import Field, model_validator
+
+from nasapp.engine.strategies.base import Strategy, StrategyEntry, StrategyOptions, TrialOutcome
 from nasapp.engine.strategies.random_search import RandomSearch
+
+
+class EvolutionOptions(StrategyOptions):
+    name: Literal["evolution"] = "evolution"
+    population: int = Field(16, ge=2)
+    sample_size: int = Field(4, ge=1)
+
+    @model_validator(mode="after")
+    def _sample_fits(self) -> EvolutionOptions:
+        if self.sample_size > self.population:
+            raise ValueError("strategy.sample_size must not exceed strategy.population")
+        return self
 
 
 class RegularizedEvolution(Strategy):
     name = "evolution"
 
-    def __init__(self, space: Any, seed: int, population: int = 16, sample_size: int = 4) -> None:
-        super().__init__(space, seed)
-        self.population_size = population
-        self.sample_size = min(sample_size, population)
-        self.population: deque[tuple[Any, float]] = deque(maxlen=population)
+    def __init__(self, space: Any, seed: int, options: EvolutionOptions | None = None) -> None:
+        options = options or EvolutionOptions()
+        super().__init__(space, seed, options)
+        self.population_size = options.population
+        self.sample_size = min(options.sample_size, options.population)
+        self.population: deque[tuple[Any, float]] = deque(maxlen=options.population)
         self.asked = 0
         self.initial = RandomSearch(space, int(self.rng.integers(2**31)))
 
-    def ask(self) -> Any:
+    def propose(self) -> Any:
         self.asked += 1
         if len(self.population) < self.population_size and self.asked <= self.population_size:
-            return self.initial.ask()
+            return self.initial.propose()
         if not self.population:  # every initial trial failed so far
-            return self.initial.ask()
+            return self.initial.propose()
+        return self.space.mutate(self.tournament_winner(), self.rng)
+
+    def tournament_winner(self) -> Any:
+        """The best of ``sample_size`` members drawn without replacement (draws from ``self.rng``)."""
         picks = self.rng.choice(len(self.population), size=min(self.sample_size, len(self.population)),
                                 replace=False)
-        parent = max((self.population[int(i)] for i in picks), key=lambda member: member[1])[0]
-        return self.space.mutate(parent, self.rng)
+        return max((self.population[int(i)] for i in picks), key=lambda member: member[1])[0]
 
-    def tell(self, arch: Any, reward: float | None) -> None:
-        if reward is not None:
-            self.population.append((arch, reward))
+    def tell(self, outcome: TrialOutcome) -> None:
+        if outcome.succeeded:
+            self.population.append((outcome.arch, float(outcome.score)))  # type: ignore[arg-type]
+
+
+ENTRY = StrategyEntry("evolution", "regularized (aging) evolution: mutate tournament winners (Real et al. 2019)",
+                      EvolutionOptions, RegularizedEvolution)

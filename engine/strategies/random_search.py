@@ -2,28 +2,29 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
-from nasapp.engine.strategies.base import Strategy
+from nasapp.engine.strategies.base import Strategy, StrategyEntry, StrategyOptions
 
 _TRIES = 200
 _ENUMERATE_BELOW = 100_000  # spaces this small fall back to drawing from the unseen ones
 
 
+class RandomOptions(StrategyOptions):
+    name: Literal["random"] = "random"
+
+
 class RandomSearch(Strategy):
     name = "random"
 
-    def __init__(self, space: Any, seed: int) -> None:
-        super().__init__(space, seed)
+    def __init__(self, space: Any, seed: int, options: RandomOptions | None = None) -> None:
+        super().__init__(space, seed, options or RandomOptions())
         self.seen: set[str] = set()
 
-    def ask(self) -> Any:
+    def propose(self) -> Any:
         arch = self._fresh_sample()
         self.seen.add(self.space.fingerprint(arch))
         return arch
-
-    def tell(self, arch: Any, reward: float | None) -> None:
-        pass
 
     def _fresh_sample(self) -> Any:
         for _ in range(_TRIES):
@@ -36,3 +37,7 @@ class RandomSearch(Strategy):
                 return unseen[int(self.rng.integers(len(unseen)))]
             self.seen.clear()  # exhausted: start another pass over the space
         return self.space.sample(self.rng)
+
+
+ENTRY = StrategyEntry("random", "uniform random search, no repeats until the space is exhausted",
+                      RandomOptions, RandomSearch)

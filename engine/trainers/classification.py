@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import dataclasses
 import math
 import random
 import time
@@ -24,59 +23,36 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from pydantic import Field, ValidationError
 
 from nasapp.engine.errors import NasappError, TrialFailed
 from nasapp.engine.execution.context import TrialContext
+from nasapp.engine.trainers.options import ProxySettings
 
 OPTIMIZERS = ("sgd", "adamw")
 DEFAULT_LR = {"sgd": 0.05, "adamw": 1e-3}
 NAN_CHECK_EVERY = 10  # steps between host reads of the loss (one device sync each)
 
 
-@dataclass(frozen=True)
-class Settings:
-    """The trainer's proxy settings, read from ``ctx.proxy`` with defaults for missing keys."""
+class Settings(ProxySettings):
+    """The job's proxy settings (``[trainer]``, validated by the spec) as this trainer runs them: ``lr`` resolved
+    to the optimiser's default when unset, and the evaluation batch size (halved with the batch on an OOM)."""
 
-    steps: int = 200
-    batch_size: int = 64
-    optimizer: str = "sgd"
-    lr: float = 0.05
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
-    eval_every: int = 50
-    ema: float = 0.0
-    grad_clip: float = 0.0
-    amp: bool = True
-    channels_last: bool = True
-    eval_batch_size: int = 1024
+    lr: float = Field(0.05, gt=0)  # type: ignore[assignment]
+    eval_batch_size: int = Field(1024, gt=0)
 
     @classmethod
     def from_proxy(cls, proxy: dict[str, Any]) -> Settings:
+        proxy = {k: v for k, v in proxy.items() if v is not None}
         optimizer = str(proxy.get("optimizer", "sgd")).lower()
         if optimizer not in OPTIMIZERS:
             raise NasappError(f"trainer.optimizer: {optimizer!r} is not one of {', '.join(OPTIMIZERS)}")
-        values: dict[str, Any] = {"optimizer": optimizer, "lr": DEFAULT_LR[optimizer]}
-        for field in dataclasses.fields(cls):
-            raw = proxy.get(field.name)
-            if raw is None or field.name == "optimizer":
-                continue
-            kind = type(field.default)
-            try:
-                values[field.name] = kind(raw)
-            except (TypeError, ValueError):
-                raise NasappError(f"trainer.{field.name}: {raw!r} is not a {kind.__name__}") from None
-        settings = cls(**values)
-        settings.check()
-        return settings
-
-    def check(self) -> None:
-        for name in ("steps", "batch_size", "eval_every", "eval_batch_size"):
-            if getattr(self, name) < 1:
-                raise NasappError(f"trainer.{name}: {getattr(self, name)} must be a whole number >= 1")
-        if not 0.0 <= self.ema < 1.0:
-            raise NasappError(f"trainer.ema: {self.ema} must be 0 (off) or a decay in (0, 1), e.g. 0.999")
-        if self.lr <= 0 or self.grad_clip < 0:
-            raise NasappError("trainer.lr must be > 0 and trainer.grad_clip >= 0 (0 turns clipping off)")
+        try:
+            return cls.model_validate({"lr": DEFAULT_LR[optimizer], **proxy, "optimizer": optimizer})
+        except ValidationError as error:
+            first = error.errors()[0]
+            where = ".".join(str(part) for part in first["loc"])
+            raise NasappError(f"trainer.{where}: {first['msg']} (got {first['input']!r})") from None
 
 
 class Ema:
@@ -151,11 +127,8 @@ def train(arch: Any, ctx: TrialContext) -> dict[str, Any]:
     _release_cuda_memory()
     if settings.batch_size < 2:
         raise TrialFailed("oom", "out of GPU memory with batch_size 1; lower the model scale")
-    half = dataclasses.replace(
-        settings,
-        batch_size=settings.batch_size // 2,
-        eval_batch_size=max(1, settings.eval_batch_size // 2),
-    )
+    half = settings.model_copy(update={"batch_size": settings.batch_size // 2,
+                                       "eval_batch_size": max(1, settings.eval_batch_size // 2)})
     try:
         return _attempt(arch, ctx, half, started)
     except torch.cuda.OutOfMemoryError:

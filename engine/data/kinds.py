@@ -1,0 +1,85 @@
+"""Data kinds (``[data] kind = "..."``): each entry's options model and the loader of its raw arrays.
+
+A loader returns ``(x, labels)`` for the whole set; splitting, label encoding and subsampling are shared
+(engine/data/loaders.py). Adding a kind = its options model and loader + one ``register`` line below.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from nasapp.engine.data.options import DataSpec, FileData
+from nasapp.engine.registry import Registry
+
+
+@dataclass(frozen=True)
+class DataKind:
+    name: str
+    description: str
+    options: type[DataSpec]
+    load: Callable[[Any], tuple[np.ndarray, np.ndarray]]
+    standardise: bool = False  # features standardised with the training split's statistics
+
+
+class DigitsData(DataSpec):
+    kind: Literal["digits"] = "digits"
+
+
+class NpzData(FileData):
+    kind: Literal["npz"] = "npz"
+
+
+class ImageFolderData(FileData):
+    kind: Literal["imagefolder"] = "imagefolder"
+    image_size: list[int] | None = None
+    grayscale: bool = False
+
+
+class CsvData(FileData):
+    kind: Literal["csv"] = "csv"
+    label_column: str = "label"
+
+
+def _digits(spec: DigitsData) -> tuple[np.ndarray, np.ndarray]:
+    from nasapp.engine.data.loaders import load_digits_arrays
+
+    return load_digits_arrays()
+
+
+def _npz(spec: NpzData) -> tuple[np.ndarray, np.ndarray]:
+    from nasapp.engine.data.loaders import existing_path, load_npz
+
+    return load_npz(existing_path(spec.path, "npz", want_dir=False))
+
+
+def _imagefolder(spec: ImageFolderData) -> tuple[np.ndarray, np.ndarray]:
+    from nasapp.engine.data.loaders import existing_path, load_imagefolder
+
+    return load_imagefolder(existing_path(spec.path, "imagefolder", want_dir=True), spec.image_size, spec.grayscale)
+
+
+def _csv(spec: CsvData) -> tuple[np.ndarray, np.ndarray]:
+    from nasapp.engine.data.loaders import existing_path, load_csv
+
+    return load_csv(existing_path(spec.path, "csv", want_dir=False), spec.label_column)
+
+
+DATA_KINDS: Registry[DataKind] = Registry("data kind", "data.kind", default="digits")
+DATA_KINDS.register(DataKind("digits", "scikit-learn's bundled 8x8 digits (1x8x8 images, 10 classes)",
+                             DigitsData, _digits))
+DATA_KINDS.register(DataKind("npz", "arrays x and y in a .npz file (tabular or images)", NpzData, _npz))
+DATA_KINDS.register(DataKind("imagefolder", "one sub-folder of PNG/JPEG images per class", ImageFolderData,
+                             _imagefolder))
+DATA_KINDS.register(DataKind("csv", "numeric feature columns and a label column", CsvData, _csv,
+                             standardise=True))
+
+
+def data_path(spec: DataSpec) -> Path | None:
+    """The file or folder a data set is read from (None for kinds that ship their data)."""
+    path = getattr(spec, "path", None)
+    return Path(path) if path else None

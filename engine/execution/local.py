@@ -1,0 +1,74 @@
+"""The local executor: persistent worker processes on this machine, one per GPU or per share of the CPU cores."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from nasapp.engine.execution.executor import Executor, ExecutorEntry, SearchSpec
+from nasapp.engine.execution.pool import WorkerPool, WorkerProcess, plan_slots, training_cores
+
+
+class LocalSearch(SearchSpec):
+    executor: Literal["local"] = "local"
+
+
+class LocalExecutor(Executor):
+    def __init__(self, pool: WorkerPool) -> None:
+        self.pool = pool
+        self._kill_reasons: dict[int, str] = {}  # trial id -> why it was killed
+
+    @classmethod
+    def for_job(cls, spec: Any, job_dir: Path, env: dict[str, str]) -> LocalExecutor:
+        cores = training_cores(spec.latency.pin_cores if spec.latency.enabled else None)
+        slots = plan_slots(spec.search.devices, spec.search.parallel, cores)  # bad devices fail here, first
+        if cores:
+            env = {**env, "NASAPP_CPU_AFFINITY": ",".join(map(str, cores))}
+        return cls(WorkerPool(slots, job_dir / "workers.log", env))
+
+    def start(self) -> list[str]:
+        self.pool.start()
+        return [slot.label for slot in self.pool.slots]
+
+    def free_slots(self) -> int:
+        return len(self.pool.idle())
+
+    def submit(self, message: dict[str, Any]) -> str:
+        worker = self.pool.idle()[0]
+        self.pool.submit(worker, message)
+        return worker.slot.label
+
+    def poll(self, timeout: float) -> list[dict[str, Any]]:
+        return [self._event(worker, message) for worker, message in self.pool.poll(timeout)
+                if message["type"] != "ready"]
+
+    def _event(self, worker: WorkerProcess, message: dict[str, Any]) -> dict[str, Any]:
+        if message["type"] != "died":
+            return message
+        trial = message["trial"]
+        reason = self._kill_reasons.pop(trial, "crash") if trial is not None else "crash"
+        return {"type": "died", "trial": trial, "reason": reason, "message": f"worker {message['description']}"}
+
+    def started_at(self) -> dict[int, float]:
+        return {w.trial: w.trial_started for w in self.pool.busy() if w.trial is not None}
+
+    def _worker(self, trial_id: int) -> WorkerProcess | None:
+        return next((w for w in self.pool.busy() if w.trial == trial_id), None)
+
+    def cancel(self, trial_id: int, reason: str) -> None:
+        worker = self._worker(trial_id)
+        if worker is not None and trial_id not in self._kill_reasons:
+            self._kill_reasons[trial_id] = reason
+            self.pool.kill(worker)
+
+    def request_stop(self, trial_id: int) -> None:
+        worker = self._worker(trial_id)
+        if worker is not None:
+            self.pool.request_stop(worker)
+
+    def close(self) -> None:
+        self.pool.close()
+
+
+ENTRY = ExecutorEntry("local", "worker processes on this machine: one per GPU, or shares of the CPU cores",
+                      LocalSearch, LocalExecutor.for_job)

@@ -1,0 +1,48 @@
+"""The ``[trainer]`` table: which trainer runs a trial and the proxy-task settings it is given (torch-free)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
+
+from nasapp.engine.registry import Options
+
+
+class ProxySettings(Options):
+    """What a trainer sees as ``ctx.proxy``: the proxy task's length, optimiser and the free ``options`` table."""
+
+    steps: int = Field(200, gt=0)
+    batch_size: int = Field(64, gt=0)
+    optimizer: Literal["sgd", "adamw"] = "sgd"
+    lr: float | None = Field(None, gt=0)  # None: the trainer's default for the optimiser
+    momentum: float = Field(0.9, ge=0, lt=1)
+    weight_decay: float = Field(5e-4, ge=0)
+    eval_every: int = Field(50, gt=0)
+    ema: float = Field(0.0, ge=0, lt=1)
+    grad_clip: float = Field(0.0, ge=0)
+    amp: bool = True
+    channels_last: bool = True
+    options: dict[str, Any] = {}
+
+
+class TrainerSpec(ProxySettings):
+    """Exactly one of ``prebuilt`` (a registered trainer, the default), ``ref`` or ``command``."""
+
+    prebuilt: str | None = None
+    ref: str | None = None
+    command: list[str] | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> TrainerSpec:
+        given = [k for k in ("prebuilt", "ref", "command") if getattr(self, k)]
+        if len(given) > 1:
+            raise ValueError(f"give only one of trainer.prebuilt, trainer.ref, trainer.command (got {given})")
+        if not given:
+            self.prebuilt = "classification"
+        return self
+
+    @property
+    def proxy(self) -> dict[str, Any]:
+        """The settings a trainer sees as ``ctx.proxy``."""
+        return self.model_dump(include=set(ProxySettings.model_fields))

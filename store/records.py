@@ -1,0 +1,58 @@
+"""Typed records of the store's rows: what ``Store`` returns for jobs and trials.
+
+JSON columns come back decoded (``spec``, ``space``, ``arch``, ``metrics``). The job's ``spec`` stays a plain
+dict here (the store knows nothing of the engine); ``nasapp.engine.jobs.spec.job_spec(job)`` gives the typed spec.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Job:
+    id: int
+    name: str
+    status: str
+    spec: dict[str, Any]
+    space: dict[str, Any]
+    max_trials: int
+    seed: int
+    message: str | None
+    runner_pid: int | None
+    created_at: float
+    updated_at: float
+    started_at: float | None
+    finished_at: float | None
+
+
+@dataclass(frozen=True)
+class Trial:
+    """A trial row. ``arch`` is None in list views that leave the architecture out (``store.queries``)."""
+
+    id: int
+    job_id: int
+    number: int
+    status: str
+    reason: str | None = None
+    message: str | None = None
+    reward: float | None = None
+    metrics: dict[str, Any] = field(default_factory=dict)
+    arch: Any = None
+    fingerprint: str | None = None
+    ask_seq: int | None = None
+    tell_seq: int | None = None
+    attempts: int = 0
+    device: str | None = None
+    created_at: float | None = None
+    started_at: float | None = None
+    finished_at: float | None = None
+
+    def metric(self, name: str) -> Any:
+        """``reward`` or one of the trial's metrics (None when missing)."""
+        return self.reward if name == "reward" else self.metrics.get(name)
+
+
+JOB_COLUMNS = tuple(Job.__dataclass_fields__)
+TRIAL_COLUMNS = tuple(Trial.__dataclass_fields__)
