@@ -26,10 +26,11 @@ from pathlib import Path
 from typing import Any
 
 from nasapp.engine.errors import NasappError
+from nasapp.engine.jobs.spec import job_spec
+from nasapp.store.records import Job, Trial
 
 TOLERANCE = 1e-4
 CHECK_BATCH = 8
-DEFAULT_OPSET = 17
 INPUT_NAME = "input"
 OUTPUT_NAME = "output"
 
@@ -52,6 +53,8 @@ class ExportResult:
         if self.check_passed is None:
             return "SKIP (no PyTorch model here to compare with; the file loads in ONNX Runtime)"
         verdict = "PASS" if self.check_passed else "FAIL"
+        if self.max_abs_diff is None or self.max_abs_diff != self.max_abs_diff:
+            return f"{verdict} (NaN or inf in an output: the model computes no usable numbers)"
         return f"{verdict} (max |onnx - torch| = {self.max_abs_diff:.2e}, tolerance {TOLERANCE:g})"
 
     def to_json(self) -> dict[str, Any]:
@@ -60,50 +63,47 @@ class ExportResult:
         return out
 
 
-def trials_to_export(store: Any, job: dict[str, Any], numbers: list[int]) -> list[dict[str, Any]]:
+def trials_to_export(store: Any, job: Job, numbers: list[int]) -> list[Trial]:
     """The trials called ``numbers``; each must exist and have succeeded."""
     if not numbers:
         raise NasappError("no trials to export; give --trial N or --best K")
     found = []
     for number in numbers:
-        trial = store.trial_by_number(job["id"], number)
+        trial = store.trial_by_number(job.id, number)
         if trial is None:
-            count = len(store.trials(job["id"]))
-            raise NasappError(f"job {job['id']} has no trial {number} (its trials are numbered 0 to"
-                              f" {count - 1})" if count else f"job {job['id']} has no trials yet")
-        if trial["status"] != "succeeded":
-            why = f" ({trial['reason']}: {trial['message']})" if trial.get("reason") else ""
-            raise NasappError(f"trial {number} of job {job['id']} is {trial['status']}{why}; only succeeded"
+            count = len(store.trials(job.id))
+            raise NasappError(f"job {job.id} has no trial {number} (its trials are numbered 0 to"
+                              f" {count - 1})" if count else f"job {job.id} has no trials yet")
+        if trial.status != "succeeded":
+            why = f" ({trial.reason}: {trial.message})" if trial.reason else ""
+            raise NasappError(f"trial {number} of job {job.id} is {trial.status}{why}; only succeeded"
                               " trials can be exported")
         found.append(trial)
     return found
 
 
-def best_trial_numbers(store: Any, job: dict[str, Any], k: int) -> list[int]:
+def best_trial_numbers(store: Any, job: Job, k: int) -> list[int]:
     """The numbers of the job's ``k`` best succeeded trials by reward (the job's reward direction)."""
     if k < 1:
         raise NasappError(f"--best {k}: give 1 or more")
-    direction = job["spec"].get("reward", {}).get("direction", "max")
-    best = store.best_trials(job["id"], k, direction)
+    best = store.best_trials(job.id, k, job_spec(job).reward.direction)
     if not best:
-        raise NasappError(f"job {job['id']} has no succeeded trial with a reward yet; nothing to export")
-    return [t["number"] for t in best]
+        raise NasappError(f"job {job.id} has no succeeded trial with a reward yet; nothing to export")
+    return [t.number for t in best]
 
 
-def export_trials(store: Any, job: dict[str, Any], numbers: list[int], out_dir: str | Path) -> list[ExportResult]:
+def export_trials(store: Any, job: Job, numbers: list[int], out_dir: str | Path) -> list[ExportResult]:
     """Export the trials ``numbers`` of ``job`` into ``out_dir/trial-N/`` (replacing such a folder)."""
     trials = trials_to_export(store, job, numbers)
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise NasappError(f"{out} is a file; give a folder to export into")
-    spec = job["spec"]
-    space = spec.get("space", {})
-    if not space.get("prebuilt"):
+    if not job_spec(job).space.prebuilt:
         return [_export_custom(store, job, trial, out) for trial in trials]
     builder = _PrebuiltBuilder(job)
     results = []
     for trial in trials:
-        folder = store.trial_dir(job["id"], trial["number"])
+        folder = store.trial_dir(job.id, trial.number)
         if not (folder / "model.pt").is_file() and (folder / "model.onnx").is_file():
             results.append(_export_custom(store, job, trial, out))  # a custom trainer saved the model itself
         else:
@@ -116,29 +116,30 @@ def export_trials(store: Any, job: dict[str, Any], numbers: list[int], out_dir: 
 class _PrebuiltBuilder:
     """Rebuilds a job's models: its prebuilt space, scale and data (loaded once for all trials)."""
 
-    def __init__(self, job: dict[str, Any]) -> None:
+    def __init__(self, job: Job) -> None:
         from nasapp.engine.data.loaders import load_dataset
         from nasapp.engine.spaces.prebuilt import get_prebuilt
 
-        spec = job["spec"]
-        if not spec.get("data"):
-            raise NasappError(f"job {job['id']} has no [data] table, so its models' input shape is unknown")
+        spec = job_spec(job)
+        if spec.data is None:
+            raise NasappError(f"job {job.id} has no [data] table, so its models' input shape is unknown")
         self.job = job
-        self.prebuilt = get_prebuilt(spec["space"]["prebuilt"])
-        self.scale = spec["space"].get("scale") or {}
-        self.data = load_dataset(spec["data"], spec.get("seed", 0))
-        self.opset = int((spec.get("latency") or {}).get("opset") or DEFAULT_OPSET)
+        self.seed = spec.seed
+        self.prebuilt = get_prebuilt(spec.space.prebuilt)
+        self.scale = spec.space.scale.model_dump()
+        self.data = load_dataset(spec.data, spec.seed)
+        self.opset = spec.latency.opset
 
-    def export(self, store: Any, trial: dict[str, Any], out: Path) -> ExportResult:
+    def export(self, store: Any, trial: Trial, out: Path) -> ExportResult:
         import torch
 
-        number = trial["number"]
+        number = trial.number
         folder = _fresh_folder(out, number)
         input_shape = tuple(int(d) for d in self.data.input_shape)
         num_classes = int(self.data.num_classes)
-        torch.manual_seed(int(self.job["spec"].get("seed", 0)))  # untrained weights are reproducible too
-        model = self.prebuilt.build(trial["arch"], input_shape, num_classes, self.scale)
-        weights = store.trial_dir(self.job["id"], number) / "model.pt"
+        torch.manual_seed(self.seed)  # untrained weights are reproducible too
+        model = self.prebuilt.build(trial.arch, input_shape, num_classes, self.scale)
+        weights = store.trial_dir(self.job.id, number) / "model.pt"
         trained, note = weights.is_file(), None
         if trained:
             state = torch.load(weights, map_location="cpu", weights_only=True)
@@ -220,17 +221,19 @@ def _check(model: Any, path: Path, sample: Any) -> tuple[bool, float]:
         got = session.run(None, {INPUT_NAME: batch.numpy()})[0]
         if got.shape != expected.shape:
             return False, float("inf")
+        if not (np.all(np.isfinite(got)) and np.all(np.isfinite(expected))):
+            return False, float("nan")  # NaN or inf in either output: nothing to compare, never a pass
         worst = max(worst, float(np.max(np.abs(got.astype(np.float64) - expected))))
-    return bool(np.isfinite(worst) and worst <= TOLERANCE), worst
+    return bool(worst <= TOLERANCE), worst
 
 
 # ---- custom spaces -----------------------------------------------------------------------------
 
-def _export_custom(store: Any, job: dict[str, Any], trial: dict[str, Any], out: Path) -> ExportResult:
-    number = trial["number"]
-    source = store.trial_dir(job["id"], number) / "model.onnx"
+def _export_custom(store: Any, job: Job, trial: Trial, out: Path) -> ExportResult:
+    number = trial.number
+    source = store.trial_dir(job.id, number) / "model.onnx"
     if not source.is_file():
-        raise NasappError(f"trial {number} of job {job['id']} has no model.onnx in {source.parent}: a job with"
+        raise NasappError(f"trial {number} of job {job.id} has no model.onnx in {source.parent}: a job with"
                           " a custom space can only be exported when its trainer saves the model; call"
                           " ctx.save_model(model, example_input) at the end of training")
     folder = _fresh_folder(out, number)
@@ -247,26 +250,28 @@ def _export_custom(store: Any, job: dict[str, Any], trial: dict[str, Any], out: 
 
 # ---- shared files ------------------------------------------------------------------------------
 
-def _spec_summary(spec: dict[str, Any]) -> dict[str, Any]:
-    trainer = spec.get("trainer") or {}
+def _spec_summary(job: Job) -> dict[str, Any]:
+    spec = job_spec(job).model_dump(mode="json")
+    trainer = spec["trainer"]
     return {
-        "space": spec.get("space"), "data": spec.get("data"), "seed": spec.get("seed"),
+        "space": spec["space"], "data": spec["data"], "seed": spec["seed"],
         "trainer": {k: trainer.get(k) for k in ("prebuilt", "ref", "command", "steps", "batch_size",
                                                 "optimizer", "lr")},
-        "reward": spec.get("reward"), "latency": spec.get("latency"),
+        "reward": spec["reward"], "latency": spec["latency"],
     }
 
 
-def _write_common(folder: Path, job: dict[str, Any], trial: dict[str, Any], result: ExportResult,
+def _write_common(folder: Path, job: Job, trial: Trial, result: ExportResult,
                   extra: dict[str, Any]) -> None:
-    (folder / "arch.json").write_text(json.dumps(trial["arch"], indent=2, sort_keys=True) + "\n")
+    (folder / "arch.json").write_text(json.dumps(trial.arch, indent=2, sort_keys=True) + "\n")
     report = {
-        "job": {"id": job["id"], "name": job["name"]}, "trial": trial["number"],
-        "metrics": trial.get("metrics") or {}, "reward": trial.get("reward"), "arch": trial["arch"],
+        "job": {"id": job.id, "name": job.name}, "trial": trial.number,
+        "metrics": trial.metrics, "reward": trial.reward, "arch": trial.arch,
         "trained": result.trained, "note": result.note,
-        "check": {"passed": result.check_passed, "max_abs_diff": result.max_abs_diff, "tolerance": TOLERANCE,
+        "check": {"passed": result.check_passed, "tolerance": TOLERANCE,
+                  "max_abs_diff": result.max_abs_diff if result.max_abs_diff == result.max_abs_diff else None,
                   "result": result.check_text},
-        "model": extra, "spec": _spec_summary(job["spec"]), "exported_at": time.time(),
+        "model": extra, "spec": _spec_summary(job), "exported_at": time.time(),
     }
     (folder / "report.json").write_text(json.dumps(report, indent=2, sort_keys=True, allow_nan=True) + "\n")
     result.files = sorted(p.name for p in folder.iterdir())

@@ -25,6 +25,7 @@ from nasapp.engine.errors import NasappError
 
 KEY = "reward.formula"
 MAX_LENGTH = 2000
+MAX_DEPTH = 200  # nesting of operations and calls: far deeper than real formulas, far inside Python's stack
 
 _BINARY: dict[type[ast.operator], tuple[str, Callable[[float, float], float]]] = {
     ast.Add: ("+", lambda a, b: a + b),
@@ -41,8 +42,8 @@ def _log(x: float, base: float | None = None) -> float:
 
 # name -> (function, fewest arguments, most arguments or None for any number)
 FUNCTIONS: dict[str, tuple[Callable[..., float], int, int | None]] = {
-    "min": (min, 1, None),
-    "max": (max, 1, None),
+    "min": (lambda *args: min(args), 1, None),
+    "max": (lambda *args: max(args), 1, None),
     "log": (_log, 1, 2),
     "exp": (math.exp, 1, 1),
     "sqrt": (math.sqrt, 1, 1),
@@ -114,7 +115,12 @@ class Formula:
             if isinstance(raw, bool) or not isinstance(raw, int | float):
                 raise FormulaError(f"{KEY} uses '{name}' but the trial reported {name} = {raw!r}, not a number")
             values[name] = float(raw)
-        result = self._eval(self.tree.body, values)
+        try:
+            result = self._eval(self.tree.body, values)
+        except FormulaError:
+            raise
+        except Exception as error:  # noqa: BLE001 - the formula's evaluation must never crash the runner
+            raise FormulaError(f"{KEY} = {self.text!r} could not be evaluated ({type(error).__name__})") from None
         if not math.isfinite(result):
             shown = ", ".join(f"{n} = {_number_text(values[n])}" for n in sorted(values))
             raise FormulaError(f"{KEY} = {self.text!r} gave {result} (with {shown or 'no metrics'})")
@@ -173,12 +179,34 @@ def compile_formula(text: str) -> Formula:
         raise FormulaError(f"{KEY}: syntax error at {where}{detail}") from None
     except (RecursionError, MemoryError, ValueError):
         raise FormulaError(f"{KEY}: the formula is nested too deeply or is not valid text") from None
+    if _depth(tree.body) > MAX_DEPTH:
+        raise FormulaError(f"{KEY}: the formula is nested too deeply (more than {MAX_DEPTH} levels)")
     names: set[str] = set()
+    _check(tree.body, source, names)
+    formula = Formula(text=source, tree=tree, names=frozenset(names))
+    _try_on_sample_values(formula)
+    return formula
+
+
+def _depth(root: ast.AST) -> int:
+    """How deeply ``root`` nests, counted without recursion (a deep tree must not exhaust Python's stack)."""
+    deepest, stack = 0, [(root, 1)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if depth <= MAX_DEPTH:
+            stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
+    return deepest
+
+
+def _try_on_sample_values(formula: Formula) -> None:
+    """Evaluate the formula once with every metric at 1.0: a formula that cannot be computed at all fails when
+    the job is created. Math that depends on the values (log(x - 1) at x = 1) is left to the trials."""
     try:
-        _check(tree.body, source, names)
-    except RecursionError:
-        raise FormulaError(f"{KEY}: the formula is nested too deeply") from None
-    return Formula(text=source, tree=tree, names=frozenset(names))
+        formula.evaluate(dict.fromkeys(formula.names, 1.0))
+    except FormulaError as error:
+        if "could not be evaluated" in str(error):
+            raise
 
 
 def _check(node: ast.AST, text: str, names: set[str]) -> None:
@@ -187,6 +215,12 @@ def _check(node: ast.AST, text: str, names: set[str]) -> None:
         if isinstance(value, bool) or not isinstance(value, int | float):
             kind = "strings are" if isinstance(value, str | bytes) else f"{value!r} is"
             raise _fail(text, node, f"{kind} not allowed (only numbers)")
+        try:
+            finite = math.isfinite(float(value))
+        except OverflowError:
+            finite = False
+        if not finite:
+            raise _fail(text, node, "a number too large for floating point")
         return
     if isinstance(node, ast.Name):
         if node.id in FUNCTIONS:
