@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import sqlite3
 import sys
 import time
 from pathlib import Path
@@ -12,8 +15,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from nasapp.app.formatting import arch_lines
+from nasapp.app.formatting import arch_lines, plain
 from nasapp.engine.errors import NasappError
+from nasapp.store import StoreError
 from nasapp.store.records import Job
 
 app = typer.Typer(
@@ -24,8 +28,11 @@ app = typer.Typer(
     rich_markup_mode=None,
     pretty_exceptions_enable=False,
 )
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+# Never markup or emoji codes: job names, messages and architectures are printed as they are (`plain` escapes
+# control characters in them).
+out = Console(highlight=False, soft_wrap=True, markup=False, emoji=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False, emoji=False)
+_opened: list[Path] = []  # the stores this command opened: an SQLite error names the file
 
 DbOption = Annotated[
     Path | None,
@@ -34,18 +41,26 @@ DbOption = Annotated[
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document instead of a table.")]
 JobArg = Annotated[str, typer.Argument(help="The job's id or name (the newest job of that name).")]
+MAX_TOP = 10**9  # `show --top`: more than any job has trials
 
 
-def _store(db: Path | None):
-    from nasapp.store import Store
+def _store(db: Path | None, create: bool = False):
+    """The store at `db` (the default one when None). Only `create` (`nasapp run`) makes a new store: every
+    other command says there is no store there, and creates no file or folder."""
+    from nasapp.store import Store, StoreError, default_db_path
 
-    return Store(db)
+    _opened.append(Path(db) if db is not None else default_db_path())
+    try:
+        return Store(db, create=create)
+    except StoreError as error:
+        raise NasappError(str(error)) from None
 
 
 def _job(store, ref: str) -> Job:
     job = store.find_job(ref)
     if job is None:
-        raise NasappError(f"no job '{ref}' in {store.path} (`nasapp ls` lists the jobs)")
+        shown = repr(ref) if len(ref) <= 60 else repr(ref[:60]) + "…"  # repr: control characters escaped
+        raise NasappError(f"no job {shown} in {store.path} (`nasapp ls` lists the jobs)")
     return job
 
 
@@ -93,45 +108,126 @@ def run(
     else:
         spec = load_job(job_file, **overrides)
     checked = validate_job(spec)
-    store = _store(db)
+    _check_executor(spec)  # e.g. devices = "cuda" without a GPU: refused before the job row exists
+    store = _store(db, create=True)
+    if store.readonly:
+        raise NasappError(f"the store {store.path} is read-only: `nasapp run` adds a job to it; make it writable or"
+                          " give another --db")
     job_id = create_job(store, checked)
-    out.print(f"job {job_id} {spec.name}: {spec.search.max_trials} trials, strategy {spec.strategy.name},"
-              f" space {spec.space.label}; store {store.path}", markup=False)
+    out.print(plain(f"job {job_id} {spec.name}: {spec.search.max_trials} trials, strategy {spec.strategy.name},"
+                    f" space {spec.space.label}; store {store.path}"))
     _follow(store, job_id)
 
 
-@app.command()
-def resume(job: JobArg, db: DbOption = None) -> None:
-    """Continue a stopped or interrupted job to its max_trials (runs again the trials that were running)."""
-    from nasapp.engine.jobs.liveness import runner_alive
+def _check_executor(spec) -> None:
+    """Build the job's executor without starting it, as the runner will: a [search] it cannot honour (no GPU
+    for devices = "cuda") raises its NasappError here, before anything is written."""
+    import tempfile
 
+    from nasapp.engine.execution.executors import EXECUTORS
+
+    with tempfile.TemporaryDirectory(prefix="nasapp-check-") as folder:
+        EXECUTORS.get(spec.search.executor).make(spec, Path(folder), {}).close()
+
+
+@app.command()
+def resume(
+    job: JobArg,
+    force: Annotated[bool, typer.Option(
+        "--force", help="Take the job over even though its runner looks alive. One runner per job: a second"
+        " `resume` is refused while the first runs, and a runner that was killed is taken over without this."
+        " Use it only when you know better (that runner is stuck, or runs where its pid cannot be checked);"
+        " the old runner stops at its next heartbeat.")] = False,
+    db: DbOption = None,
+) -> None:
+    """Continue a stopped or interrupted job to its max_trials (runs again the trials that were running)."""
     store = _store(db)
     found = _job(store, job)
-    if runner_alive(found):
-        raise NasappError(f"job {found.id} is running (runner pid {found.runner_pid})")
     if found.status == "finished":
         raise NasappError(f"job {found.id} already finished its {found.max_trials} trials")
-    out.print(f"job {found.id} {found.name}: resuming")
-    _follow(store, found.id)
+    _follow(store, found.id, force=force, announce=f"job {found.id} {found.name}: resuming")
 
 
-def _follow(store, job_id: int) -> None:
-    """Run the job in this process with a live progress line; print the outcome; exit non-zero on failure."""
+def _follow(store, job_id: int, force: bool = False, announce: str | None = None) -> None:
+    """Run the job in this process with a live progress line; print the outcome; exit non-zero on failure.
+
+    The runner takes the job's lock first: when another runner holds it, a NasappError names that runner
+    (exit 2) and nothing is written."""
     from nasapp.app.progress import ProgressLine
     from nasapp.engine.execution.runner import Runner
     from nasapp.engine.results.summary import summarize
 
+    runner = Runner(store, job_id)
+    runner.claim(force=force)
+    if announce:
+        out.print(plain(announce))
     line = ProgressLine()
+    runner.on_progress = line
+    interrupts = _Interrupts()
+    previous = signal.signal(signal.SIGINT, interrupts)
     try:
-        status = Runner(store, job_id, on_progress=line).run()
-    finally:
-        line.close()
-    summary = summarize(store, store.job(job_id))
-    _print_outcome(summary)
-    if status == "failed":
-        raise typer.Exit(1)
+        try:
+            try:
+                status = runner.run()
+            finally:
+                line.close()
+        except KeyboardInterrupt:  # a Ctrl-C the runner did not turn into a stop: leave the job resumable anyway
+            _leave_stopped(store, job_id)
+            raise typer.Exit(130) from None
+        finally:
+            if interrupts.count:
+                _leave_stopped(store, job_id)
+        summary = summarize(store, store.job(job_id))
+        _print_outcome(summary)
+    finally:  # once a stop was asked for, this process is on its way out: a late Ctrl-C changes nothing
+        signal.signal(signal.SIGINT, signal.SIG_IGN if interrupts.count else previous)
     if status == "stopped":
         raise typer.Exit(130)
+    if status == "failed" or summary["counts"]["succeeded"] == 0:
+        ended = "failed" if status == "failed" else "ended with no succeeded trial"
+        first = summary["failures"]["first"]
+        why = (f"; first failure: trial {first['trial']} ({first['reason']}: {_first_line(first['message'])});"
+               f" its log: {first['log']}") if first else ""
+        err.print(plain(f"error: job {job_id} {ended}{why}", False))
+        raise typer.Exit(1)
+
+
+class _Interrupts:
+    """The SIGINT handler while a job runs. The first Ctrl-C stops the job gracefully (the runner cancels the
+    running trials and marks the job stopped, resumable); a second or third one, while that stop is under way,
+    must not cut it short and leave the job marked running: they only say so."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __call__(self, signum: int, frame: Any) -> None:
+        self.count += 1
+        if self.count == 1:
+            raise KeyboardInterrupt
+        # os.write, not print: a handler that prints while the progress line is being written would fail
+        os.write(2, b"\nstopping: cancelling the running trials and saving the job, a moment"
+                    b" (`kill -9` would leave it interrupted, still resumable)\n")
+
+
+def _leave_stopped(store, job_id: int) -> None:
+    """After an interrupted run: a job still marked running by this process is marked stopped, its running trials
+    cancelled (resume runs them again), unless another runner holds it now."""
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        job = store.job(job_id)
+        if job is None or job.status not in ("running", "paused") or job.runner_pid not in (None, os.getpid()):
+            return
+        message = "stopped by the user (Ctrl-C); `nasapp resume` continues it"
+        for trial in store.trials(job_id, "running"):
+            store.finish_trial(trial.id, "cancelled", reason="cancelled", message=message)
+        store.update_job(job_id, status="stopped", message=message, finished_at=time.time())
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _first_line(text: str | None, limit: int = 300) -> str:
+    line = (text or "").strip().splitlines()[0] if (text or "").strip() else ""
+    return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
 def _print_outcome(summary: dict[str, Any]) -> None:
@@ -140,7 +236,13 @@ def _print_outcome(summary: dict[str, Any]) -> None:
               f" trials finished ({counts['succeeded']} succeeded, {counts['failed']} failed)"
               f" in {summary['elapsed_s']:.0f} s")
     if summary["message"]:
-        out.print(summary["message"], markup=False)
+        out.print(plain(summary["message"]))
+    failures = summary.get("failures")
+    if failures and failures["count"]:
+        reasons = ", ".join(f"{n} {reason}" for reason, n in failures["by_reason"].items())
+        first = failures["first"]
+        out.print(plain(f"failures: {reasons}; first: trial {first['trial']} ({first['reason']}:"
+                        f" {_first_line(first['message'])}); its log: {first['log']}", False))
     if summary.get("latency_predictor_within_10pct") is not None:
         out.print(f"latency predictor: {summary['latency_predictor_within_10pct']:.0%} of its predictions"
                   " within ±10% of the measurement")
@@ -152,7 +254,7 @@ def _print_outcome(summary: dict[str, Any]) -> None:
         out.print(f"best: trial {best['trial']}, {shown}, reward {best['reward']:.4f}")
         out.print("architecture:")
         for line in arch_lines(best["arch"]):
-            out.print("  " + line, markup=False)
+            out.print("  " + plain(line, False))
 
 
 @app.command()
@@ -163,11 +265,11 @@ def stop(job: JobArg, db: DbOption = None) -> None:
     store = _store(db)
     found = _job(store, job)
     if not runner_alive(found):
-        if found.status in ("running", "paused"):
-            store.update_job(found.id, status="stopped", message="runner gone; marked stopped")
+        if found.status in ("running", "paused"):  # only if no new runner took the job meanwhile
+            store.release_job(found.id, found.runner_token, status="stopped", message="runner gone; marked stopped")
         out.print(f"job {found.id} is not running ({store.job(found.id).status})")
         return
-    store.add_command(found.id, "stop")
+    store.add_command(found.id, "stop", runner_token=found.runner_token)  # for this runner only
     for _ in range(100):
         time.sleep(0.1)
         if not runner_alive(store.job(found.id)):
@@ -194,7 +296,7 @@ def list_jobs(as_json: JsonOption = False, db: DbOption = None) -> None:
     table = Table("id", "name", "status", "trials", "failed", "best", "elapsed", box=None)
     for s in summaries:
         best = f"{s['best']['reward']:.4f}" if s["best"] else "-"
-        table.add_row(str(s["id"]), s["name"], s["status"], f"{s['finished']}/{s['max_trials']}",
+        table.add_row(str(s["id"]), plain(s["name"], False), s["status"], f"{s['finished']}/{s['max_trials']}",
                       str(s["counts"]["failed"]), best, format_duration(s["elapsed_s"]))
     out.print(table)
 
@@ -209,8 +311,11 @@ def show(
     """A job's summary and its best trials."""
     from nasapp.engine.results.summary import summarize
 
+    if top < 0:
+        raise NasappError(f"--top {top}: give 0 or more (how many of the best trials to list)")
     store = _store(db)
-    summary = summarize(store, _job(store, job), best_k=top)
+    summary = summarize(store, _job(store, job), best_k=max(1, min(top, MAX_TOP)))
+    summary["top"] = summary["top"][:top]
     if as_json:
         out.print(json.dumps(summary, indent=2), markup=False)
         return
@@ -221,7 +326,7 @@ def show(
         for t in summary["top"]:
             value = t["metrics"].get(metric, float("nan"))
             table.add_row(str(t["trial"]), f"{t['reward']:.4f}", f"{value:.4f}",
-                          json.dumps(t["arch"], sort_keys=True))
+                          plain(json.dumps(t["arch"], sort_keys=True), False))
         out.print(table)
 
 
@@ -362,7 +467,7 @@ def _send_command(job: str, db: Path | None, command: str) -> None:
     found = _job(store, job)
     if not runner_alive(found):
         raise NasappError(f"job {found.id} is not running ({found.status})")
-    store.add_command(found.id, command)
+    store.add_command(found.id, command, runner_token=found.runner_token)  # for this runner only
     out.print(f"job {found.id}: {command} requested")
 
 
@@ -379,10 +484,26 @@ def unpause(job: JobArg, db: DbOption = None) -> None:
 
 
 def main() -> None:
+    """The console script: a user's mistake, or a store or file that cannot be used, is one line and exit 2."""
     try:
         app()
-    except NasappError as error:
-        err.print(f"error: {error}", markup=False)
+    except (NasappError, StoreError) as error:
+        _fail(str(error))
+    except sqlite3.Error as error:  # the store went bad while in use: disk full, damaged, -wal file deleted
+        from nasapp.store.db import default_db_path, describe_sqlite_error
+
+        _fail(describe_sqlite_error(_opened[-1] if _opened else default_db_path(), error))
+    except OSError as error:  # a file or folder nasapp had to write or read (disk full, permissions)
+        where = f": {error.filename}" if error.filename else ""
+        _fail(f"{error.strerror or type(error).__name__}{where}")
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+def _fail(message: str) -> None:
+    try:
+        err.print(plain(f"error: {message}"))
+    finally:
         sys.exit(2)
 
 

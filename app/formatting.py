@@ -1,9 +1,42 @@
-"""Plain-text renderings shared by the CLI commands."""
+"""Plain-text renderings shared by the CLI commands, and the escaping of user strings for the CLI and the TUI.
+
+Every string a user (or a user's trainer, space or data) supplied is shown as plain text: `plain` makes control
+characters (ESC, which starts terminal escape sequences, C1 codes, bidi overrides, ...) visible as `\\x1b`-style
+escapes, so nothing a job name, a message or an architecture holds reaches the terminal as a command; `markup_safe`
+also escapes Rich/Textual markup for widgets that parse it. The CLI's consoles never parse markup or emoji codes.
+"""
 
 from __future__ import annotations
 
 import json
+import unicodedata
 from typing import Any
+
+# Unicode categories shown escaped: control (Cc), format (Cf: bidi overrides, zero-width), line and paragraph
+# separators (Zl, Zp) and lone surrogates (Cs)
+_HIDDEN = ("Cc", "Cf", "Zl", "Zp", "Cs")
+
+
+def _escape_char(char: str) -> str:
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+
+
+def plain(text: Any, keep_newlines: bool = True) -> str:
+    """`text` as a string that prints as itself: control and format characters become visible escapes
+    (ESC -> `\\x1b`); newlines stay when `keep_newlines` (tabs always stay)."""
+    text = str(text)
+    if text.isprintable():  # the common case: nothing to escape
+        return text
+    kept = ("\n", "\t") if keep_newlines else ("\t",)
+    return "".join(_escape_char(c) if c not in kept and unicodedata.category(c) in _HIDDEN else c for c in text)
+
+
+def markup_safe(text: Any, keep_newlines: bool = True) -> str:
+    """`plain(text)` with Rich/Textual markup escaped: for a widget that parses markup (Static, Label, notify)."""
+    from rich.markup import escape
+
+    return escape(plain(text, keep_newlines))
 
 
 def inline_value(value: Any) -> str:

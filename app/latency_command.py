@@ -10,6 +10,7 @@ A plain function the CLI wraps in typer:
 from __future__ import annotations
 
 import json
+import math
 import re
 import tempfile
 from pathlib import Path
@@ -22,6 +23,7 @@ from nasapp.engine.errors import NasappError
 
 DEFAULT_IMAGE_SHAPE = (3, 32, 32)
 DEFAULT_TABULAR_SHAPE = (64,)
+MAX_INPUT_VALUES = 2**27  # per model input: 512 MiB of float32 (an image model's input is a few MiB at most)
 
 
 def parse_shape(text: str | None) -> tuple[int, ...] | None:
@@ -62,6 +64,30 @@ def _load_arch(arch: str | None, arch_file: str | None, seed: int | None, space:
         value = value["arch"]  # a trial's or `nasapp export`'s architecture document
     space.validate(value)  # SpaceError with the path: "blocks[3].kernel: 9 is not one of [3, 5, 7]"
     return space.canonical(value)
+
+
+def check_input_sizes(path: Path, batch_size: int) -> None:
+    """Refuse an ONNX file whose inputs (their dynamic batch axis filled with ``batch_size``) are too large to
+    fill with random values: a huge declared shape would otherwise exhaust the memory before timing starts."""
+    try:
+        import onnx
+
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception:  # noqa: BLE001 - a file ONNX cannot parse is reported by the timing, which loads it too
+        return
+    weights = {tensor.name for tensor in model.graph.initializer}
+    for value in model.graph.input:
+        if value.name in weights or not value.type.HasField("tensor_type"):
+            continue
+        dims = [d.dim_value if d.HasField("dim_value") else None for d in value.type.tensor_type.shape.dim]
+        if any(d is not None and d < 0 for d in dims):
+            raise NasappError(f"{path}: input {value.name!r} has a negative dimension {dims}; re-export the model")
+        shape = [batch_size if d is None and axis == 0 else (d if d is not None else 1) for axis, d in enumerate(dims)]
+        count = math.prod(shape)
+        if count > MAX_INPUT_VALUES:
+            raise NasappError(f"{path}: input {value.name!r} has shape {shape}: {count:,} values"
+                              f" ({count * 4 / 2**30:,.1f} GiB as float32), more than the {MAX_INPUT_VALUES:,}"
+                              " nasapp latency fills with random data; export the model with a smaller input shape")
 
 
 def _onnx_params(path: Path) -> int | None:
@@ -127,7 +153,7 @@ def latency_command(target: str | None = None, space: str | None = None, arch: s
     """
     from nasapp.engine.latency.timing import DEFAULT_RUNS, DEFAULT_WARMUP, measure_onnx
 
-    out = console or Console(highlight=False, soft_wrap=True)
+    out = console or Console(highlight=False, soft_wrap=True, markup=False, emoji=False)
     runs = DEFAULT_RUNS if runs is None else runs
     warmup = DEFAULT_WARMUP if warmup is None else warmup
     if threads < 1 or runs < 1 or warmup < 0 or batch_size < 1:
@@ -138,10 +164,15 @@ def latency_command(target: str | None = None, space: str | None = None, arch: s
                           else "give an ONNX file (nasapp latency model.onnx) or a prebuilt space"
                           " (nasapp latency --space mnasnet --seed 0)")
     shape = parse_shape(input_shape)
+    if shape is not None and math.prod(shape) * batch_size > MAX_INPUT_VALUES:
+        raise NasappError(f"--input-shape {input_shape} with --batch-size {batch_size} is"
+                          f" {math.prod(shape) * batch_size:,} input values, more than {MAX_INPUT_VALUES:,}; give a"
+                          " smaller shape")
     if target is not None:
         path = Path(target)
         if not path.is_file():
             raise NasappError(f"ONNX file not found: {path}")
+        check_input_sizes(path, batch_size)
         metrics = measure_onnx(path, threads=threads, warmup=warmup, runs=runs, batch_size=batch_size)
         result: dict[str, Any] = {"source": str(path.resolve()), **metrics, "flops": None,
                                   "params": _onnx_params(path)}

@@ -18,6 +18,7 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
 
+from nasapp.app.formatting import markup_safe
 from nasapp.app.screens.common import tail_lines
 from nasapp.app.screens.help import HelpScreen
 from nasapp.app.screens.job import JobScreen
@@ -86,7 +87,7 @@ class NasApp(App):
         yield SystemCommand("New job", "Pick a job file, adjust it, validate and launch", self.action_new_job)
         yield SystemCommand("Help", "What this screen shows and its keys", self.action_help)
         for job in self.store.jobs()[-50:]:
-            yield SystemCommand(f"Open job {job.id} {job.name}", f"status {job.status}",
+            yield SystemCommand(f"Open job {job.id} {markup_safe(job.name)}", f"status {job.status}",
                                 lambda job_id=job.id: self.open_job(job_id), discover=False)
         target = screen if not isinstance(screen, HelpScreen) else self.screen_stack[-2]
         seen: set[str] = set()
@@ -121,7 +122,7 @@ class NasApp(App):
             self.launched.remove(entry)
             if code not in (0, 130):
                 last = " | ".join(tail_lines(log, 3)) or "(no output)"
-                self.notify(f"{what} ended with code {code}: {last}", severity="error", timeout=15)
+                self.notify(markup_safe(f"{what} ended with code {code}: {last}"), severity="error", timeout=15)
 
     # ---- export ------------------------------------------------------------------------------------------
     def export_trials(self, job_id: int, numbers: list[int]) -> None:

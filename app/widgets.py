@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from rich.cells import cell_len, set_cell_size
-from rich.markup import escape
 from rich.segment import Segment
 from rich.text import Text
 from textual import events
@@ -24,6 +23,9 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 from textual.widgets import Button, Input, Label
 from textual_plotext import PlotextPlot
+
+from nasapp.app.formatting import markup_safe as escape  # also makes control characters visible
+from nasapp.app.formatting import plain
 
 # ---- the virtual table ---------------------------------------------------------------------------
 
@@ -285,7 +287,7 @@ class VirtualTable(ScrollView, can_focus=True):
     def _line_text(self, cells: Sequence[str], header: bool = False) -> str:
         parts = []
         for i, (column, width) in enumerate(zip(self.columns, self._widths, strict=True)):
-            text = cells[i] if i < len(cells) else ""
+            text = plain(cells[i], False) if i < len(cells) else ""  # a cell is drawn raw: no control characters
             if header:
                 text += self.header_marks.get(column.key, "")
             if cell_len(text) > width:

@@ -1,6 +1,6 @@
 """SQLite store: the only code that writes SQL."""
 
-from nasapp.store.db import Store, default_db_path
+from nasapp.store.db import Store, StoreError, default_db_path
 from nasapp.store.records import Job, Trial
 
-__all__ = ["Job", "Store", "Trial", "default_db_path"]
+__all__ = ["Job", "Store", "StoreError", "Trial", "default_db_path"]

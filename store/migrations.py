@@ -69,6 +69,17 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX commands_pending ON commands (job_id, handled_at);
     """,
+    # 2: one runner per job. The runner lock on jobs (runner_pid was already there): the holder's process start
+    # time (Linux: field 22 of /proc/PID/stat, so a reused pid is not mistaken for it), a token unique to each
+    # runner, when it claimed the lock and its last heartbeat. A command is addressed to the runner token that
+    # held the lock when it was sent; no other runner acts on it.
+    """
+    ALTER TABLE jobs ADD COLUMN runner_token TEXT;
+    ALTER TABLE jobs ADD COLUMN runner_start_time INTEGER;
+    ALTER TABLE jobs ADD COLUMN runner_since REAL;
+    ALTER TABLE jobs ADD COLUMN heartbeat_at REAL;
+    ALTER TABLE commands ADD COLUMN runner_token TEXT;
+    """,
 ]
 
 

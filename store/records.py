@@ -25,6 +25,11 @@ class Job:
     updated_at: float
     started_at: float | None
     finished_at: float | None
+    # the runner lock (runner_pid is part of it): held while runner_pid is set; see engine/jobs/liveness.py
+    runner_token: str | None = None  # unique to one runner; commands are addressed to it
+    runner_start_time: int | None = None  # the holder's process start time (Linux: /proc/PID/stat field 22)
+    runner_since: float | None = None  # when the holder claimed the lock (epoch seconds)
+    heartbeat_at: float | None = None  # the holder's last heartbeat (epoch seconds)
 
 
 @dataclass(frozen=True)

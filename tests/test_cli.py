@@ -8,6 +8,8 @@ import re
 import pytest
 from helpers import NO_TORCH, nasapp_cli, toy_job, write_job
 
+from nasapp.store import Store
+
 
 @pytest.mark.slow
 def test_run_prints_the_job_id_first_then_ls_and_show_give_json(tmp_path):
@@ -59,6 +61,7 @@ def test_user_mistakes_get_one_message_and_exit_2(tmp_path):
 
 
 def test_unknown_job_is_a_clear_error(tmp_path):
+    Store(tmp_path / "e.db").close()  # reading commands never create a store: make an empty one
     result = nasapp_cli("show", "42", "--db", str(tmp_path / "e.db"))
     assert result.returncode == 2 and "no job '42'" in result.stderr
 

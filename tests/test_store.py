@@ -222,3 +222,20 @@ def test_a_store_newer_than_this_nasapp_is_refused(tmp_path):
     conn.close()
     with pytest.raises(RuntimeError, match=f"database schema {LATEST + 1} is newer than this nasapp"):
         Store(path)
+
+
+def test_opening_the_store_twice_in_one_process_keeps_the_first_connection_s_locks(tmp_path):
+    """Reading the file's header with plain file IO while this process has it open in SQLite dropped SQLite's
+    POSIX locks: another process closing its connection then deleted the WAL under the dashboard, which saw no
+    more commits (a resumed job stayed "stopped" on its screen) or a malformed database."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "twice.db"
+    first = Store(path)
+    Store(path).close()  # the dashboard's export thread opens its own connection like this
+    writer = f"from nasapp.store import Store; s = Store({str(path)!r}); s.create_job('x', {{}}, {{}}, 1, 0); s.close()"
+    subprocess.run([sys.executable, "-c", writer], check=True, timeout=60)
+    assert (tmp_path / "twice.db-wal").exists()  # the writer was not the last connection: it kept the WAL
+    assert [job.name for job in first.jobs()] == ["x"]
+    first.close()

@@ -164,6 +164,18 @@ async def wait_for(pilot, predicate: Callable[[], bool], timeout: float = 20.0, 
         await pilot.pause(0.1)
 
 
+async def open_job_screen(app: NasApp, pilot, job_id: int = 1) -> None:
+    """Open a job's screen and wait until it shows its trials and its footer (a busy machine mounts slowly)."""
+    app.open_job(job_id)
+
+    def ready() -> bool:
+        screen = app.screen
+        tables = screen.query("#trials") if isinstance(screen, JobScreen) else []
+        return bool(tables) and bool(tables[0].rows) and bool(screen.query("FooterKey"))
+
+    await wait_for(pilot, ready, what=f"the screen of job {job_id}")
+
+
 def table_cells(table: VirtualTable, column: str) -> list[str]:
     index = [c.key for c in table.columns].index(column)
     return [row.cells[index] for row in table.rows]
@@ -190,7 +202,7 @@ async def test_jobs_screen_lists_every_job_with_its_figures(real_store, tmp_path
         await pilot.press("down")
         assert "job 1 rich: finished" in str(screen.query_one("#detail").render())
         await pilot.press("enter")
-        assert isinstance(app.screen, JobScreen) and app.screen.job_id == 1
+        await wait_for(pilot, lambda: isinstance(app.screen, JobScreen) and app.screen.job_id == 1)
 
 
 @run_async
@@ -208,8 +220,7 @@ async def test_job_screen_shows_spec_curve_pareto_trials_and_events(real_store, 
     app = make_app(real_store, tmp_path)
     store = Store(real_store)
     async with app.run_test(size=(140, 40)) as pilot:
-        app.open_job(1)
-        await pilot.pause()
+        await open_job_screen(app, pilot)
         screen = app.screen
         assert isinstance(screen, JobScreen)
         summary = str(screen.query_one("#summary").render())
@@ -245,8 +256,7 @@ async def test_trials_table_sorts_by_any_column_and_filters_by_status(real_store
     app = make_app(real_store, tmp_path)
     store = Store(real_store)
     async with app.run_test(size=(120, 36)) as pilot:
-        app.open_job(1)
-        await pilot.pause()
+        await open_job_screen(app, pilot)
         panel = app.screen.query_one(TrialsPanel)
         table = panel.table
         assert table_cells(table, "number") == [str(n) for n in range(14)]
@@ -282,26 +292,25 @@ async def test_trials_table_sorts_by_any_column_and_filters_by_status(real_store
 async def test_keyboard_and_mouse_open_a_trial(real_store, tmp_path):
     app = make_app(real_store, tmp_path)
     async with app.run_test(size=(100, 30)) as pilot:
-        app.open_job(1)
-        await pilot.pause()
+        await open_job_screen(app, pilot)
         table = app.screen.query_one("#trials", VirtualTable)
         await pilot.press("down", "down", "enter")
-        assert isinstance(app.screen, TrialScreen)
+        await wait_for(pilot, lambda: isinstance(app.screen, TrialScreen) and app.screen.trial is not None)
         assert app.screen.trial.number == 2
         await pilot.press("escape")
-        assert isinstance(app.screen, JobScreen)
+        await wait_for(pilot, lambda: isinstance(app.screen, JobScreen))
         await pilot.click("#trials", offset=(3, 2))  # row 1: highlight ...
         assert table.cursor == 1 and isinstance(app.screen, JobScreen)
         await pilot.click("#trials", offset=(3, 2))  # ... a second click opens it
-        assert isinstance(app.screen, TrialScreen) and app.screen.trial.number == 1
+        await wait_for(pilot, lambda: isinstance(app.screen, TrialScreen) and app.screen.trial is not None)
+        assert app.screen.trial.number == 1
 
 
 @run_async
 async def test_zoom_and_chart_switch_make_room_on_a_small_terminal(real_store, tmp_path):
     app = make_app(real_store, tmp_path)
     async with app.run_test(size=(80, 24)) as pilot:
-        app.open_job(1)
-        await pilot.pause()
+        await open_job_screen(app, pilot)
         screen = app.screen
         curve, pareto, charts = screen.query_one(SearchCurve), screen.query_one(ParetoChart), \
             screen.query_one(ChartsPanel)
@@ -329,15 +338,14 @@ async def test_zoom_and_chart_switch_make_room_on_a_small_terminal(real_store, t
 async def test_stage2_is_shown_disabled_as_not_available_yet(real_store, tmp_path):
     app = make_app(real_store, tmp_path)
     async with app.run_test(size=(200, 40)) as pilot:
-        app.open_job(1)
-        await pilot.pause()
+        await open_job_screen(app, pilot)
         binding = app.screen.active_bindings["t"]
         assert binding.binding.description == "Stage 2" and binding.enabled is False
         assert "not available yet" in binding.tooltip
         footer_keys = [k for k in app.screen.query("FooterKey") if k.action == "stage2"]
         assert footer_keys and footer_keys[0].has_class("-disabled")
         await pilot.press("question_mark")
-        assert isinstance(app.screen, HelpScreen)
+        await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
         assert "Stage 2 (not available yet)" in app.screen.query_one("#help-text").source
 
 
@@ -346,8 +354,7 @@ async def test_export_the_selected_trial_and_the_best_k_to_onnx(store_copy, tmp_
     app = make_app(store_copy, tmp_path)
     store = Store(store_copy)
     async with app.run_test(size=(100, 30)) as pilot:
-        app.open_job(1)
-        await pilot.pause()
+        await open_job_screen(app, pilot)
         screen = app.screen
         table = screen.query_one("#trials", VirtualTable)
         first_ok = store.trials(1, "succeeded")[0]
@@ -365,7 +372,7 @@ async def test_export_the_selected_trial_and_the_best_k_to_onnx(store_copy, tmp_
         assert any("only succeeded" in n.message for n in app._notifications)
 
         await pilot.press("b")
-        assert isinstance(app.screen, PromptScreen)
+        await wait_for(pilot, lambda: isinstance(app.screen, PromptScreen))
         await pilot.press("backspace", "2", "enter")
         best = [t.number for t in store.best_trials(1, 2)]
         await wait_for(pilot, lambda: all((out / f"trial-{n}" / "report.json").is_file() for n in best),
@@ -431,14 +438,13 @@ async def test_help_lists_the_keys_of_the_current_screen(real_store, tmp_path):
     app = make_app(real_store, tmp_path)
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.press("question_mark")
-        assert isinstance(app.screen, HelpScreen)
+        await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
         text = app.screen.query_one("#help-text").source
         for words in ("## Jobs", "Pause", "Resume", "Stop", "New job", "command palette"):
             assert words in text
         await pilot.press("escape")
-        assert isinstance(app.screen, JobsScreen)
-        app.open_job(1)
-        await pilot.pause()
+        await wait_for(pilot, lambda: isinstance(app.screen, JobsScreen))
+        await open_job_screen(app, pilot)
         await pilot.press("question_mark")
         text = app.screen.query_one("#help-text").source
         for words in ("## Job", "Export best K", "Filter", "Zoom", "Pareto"):
@@ -614,8 +620,7 @@ async def test_live_refresh_and_pause_resume_stop_through_the_commands_table(liv
             await pilot.press("r")
             await wait_for(pilot, lambda: line().status == "running", timeout=60, what="running again")
 
-            app.open_job(1)  # the job screen follows the run live too
-            await pilot.pause()
+            await open_job_screen(app, pilot)  # the job screen follows the run live too
             job_screen = app.screen
             table = job_screen.query_one("#trials", VirtualTable)
             rows = table.row_count
@@ -631,7 +636,7 @@ async def test_live_refresh_and_pause_resume_stop_through_the_commands_table(liv
             assert "succeeded" in str(trial_screen.query_one("#title").render())
             await pilot.press("escape")
             await pilot.press("s")
-            assert isinstance(app.screen, ConfirmScreen)
+            await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
             await pilot.press("y")
             await wait_for(pilot, lambda: job_screen.job.status == "stopped", timeout=60, what="stopped")
             assert process.wait(timeout=60) == 130

@@ -135,13 +135,13 @@ def control_job(app: NasApp, job_id: int, command: str) -> tuple[bool, str]:
             return False, f"job {job_id} is not running ({status})"
         if command == "pause" and job.status == "paused":
             return False, f"job {job_id} is already paused"
-        store.add_command(job_id, command)
+        store.add_command(job_id, command, runner_token=job.runner_token)  # for this runner only
         return True, f"job {job_id}: {command} requested"
     if command == "resume":
         if alive:
             if job.status != "paused":
                 return False, f"job {job_id} is already running"
-            store.add_command(job_id, "resume")
+            store.add_command(job_id, "resume", runner_token=job.runner_token)
             return True, f"job {job_id}: resume requested"
         if job.status == "finished":
             return False, f"job {job_id} already finished its {job.max_trials} trials"

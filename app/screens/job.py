@@ -13,7 +13,6 @@ import time
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from rich.markup import escape
 from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -22,6 +21,8 @@ from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widgets import ContentSwitcher, Footer, Header, Log, Static
 
+from nasapp.app.formatting import markup_safe as escape  # also makes control characters visible
+from nasapp.app.formatting import plain
 from nasapp.app.progress import format_duration
 from nasapp.app.screens.common import control_job, fmt_number, job_line, reward_summary, space_summary
 from nasapp.app.trials_model import FILTERS, LATENCY_KEY, TrialsModel
@@ -366,7 +367,7 @@ class JobScreen(Screen):
         if self.job is None:
             self.notify(f"no job {self.job_id}", severity="error")
             return
-        self.title = f"Job {self.job.id} {self.job.name}"
+        self.title = plain(f"Job {self.job.id} {self.job.name}", False)
         self.refresh_data(force=True)
         self.set_interval(self.nas.refresh_s, self.refresh_data)
         self.trials.table.focus()
@@ -436,14 +437,14 @@ class JobScreen(Screen):
                     self._send("stop")
 
             name = self.job.name if self.job is not None else ""
-            self.app.push_screen(ConfirmScreen(f"Stop job {self.job_id} {name}? Running trials are cancelled;"
+            self.app.push_screen(ConfirmScreen(f"Stop job {self.job_id} {escape(name)}? Running trials are cancelled;"
                                                " resume (r) continues it later."), answered)
             return
         self._send(command)
 
     def _send(self, command: str) -> None:
         ok, message = control_job(self.nas, self.job_id, command)
-        self.notify(message, severity="information" if ok else "warning")
+        self.notify(escape(message), severity="information" if ok else "warning")
         self.refresh_data(force=True)
 
     def action_export_selected(self) -> None:

@@ -11,6 +11,7 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
+from nasapp.app.formatting import markup_safe
 from nasapp.app.screens.common import STATUS_TONES, JobLine, control_job, job_line, space_summary
 from nasapp.app.widgets import Column, ConfirmScreen, TableRow, VirtualTable
 from nasapp.engine.jobs.spec import job_spec
@@ -145,7 +146,7 @@ headless (`nasapp run`) show here too, and closing the dashboard never touches a
         text = f"job {line.id} {line.name}: {line.status}"
         if line.message:
             text += f" — {line.message}"
-        detail.update(text)
+        detail.update(markup_safe(text))
 
     def on_virtual_table_highlighted(self, event: VirtualTable.Highlighted) -> None:
         self._show_detail(event.key)
@@ -174,7 +175,7 @@ headless (`nasapp run`) show here too, and closing the dashboard never touches a
             return
         if command == "stop":
             line = self.lines.get(job_id)
-            name = f"job {job_id} {line.name}" if line else f"job {job_id}"
+            name = f"job {job_id} {markup_safe(line.name)}" if line else f"job {job_id}"
 
             def answered(yes: bool | None) -> None:
                 if yes:
@@ -187,5 +188,5 @@ headless (`nasapp run`) show here too, and closing the dashboard never touches a
 
     def _send(self, job_id: int, command: str) -> None:
         ok, message = control_job(self.nas, job_id, command)
-        self.notify(message, severity="information" if ok else "warning")
+        self.notify(markup_safe(message), severity="information" if ok else "warning")
         self.refresh_data(force=True)

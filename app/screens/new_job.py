@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from rich.markup import escape
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -30,6 +29,7 @@ from textual.timer import Timer
 from textual.widgets import Button, Footer, Header, Input, Label, OptionList, Select, Static
 from textual.widgets.option_list import Option
 
+from nasapp.app.formatting import markup_safe as escape  # also makes control characters visible
 from nasapp.app.screens.common import launch_detached, launch_dir
 from nasapp.engine.data.options import FileData
 from nasapp.engine.errors import NasappError
@@ -406,14 +406,14 @@ class NewJobScreen(Screen):
         self._launch_when_valid = False
         checked = self.checked
         if checked is None:
-            self.notify(f"not launched: {self.error}", severity="error", timeout=8)
+            self.notify(f"not launched: {escape(self.error or '')}", severity="error", timeout=8)
             return
         folder = launch_dir(self.nas.store)
         job_file = write_job_file(checked.spec, folder)
         log = job_file.with_suffix(".log")
         process = launch_detached(["run", str(job_file), "--db", str(self.nas.store.path)], log)
         self.launched = (process, job_file, log)
-        self.nas.watch_launch(process, log, f"job {checked.spec.name}")
-        self.notify(f"launched {checked.spec.name} (runner pid {process.pid}); it appears on the jobs screen"
-                    f" in a moment. Output: {log}", timeout=8)
+        self.nas.watch_launch(process, log, f"job {escape(checked.spec.name)}")
+        self.notify(escape(f"launched {checked.spec.name} (runner pid {process.pid}); it appears on the jobs"
+                           f" screen in a moment. Output: {log}"), timeout=8)
         self.app.pop_screen()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from rich.markup import escape
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
@@ -13,6 +12,7 @@ from textual.widgets import Footer, Header, Log, Static, Tree
 from textual.widgets.tree import TreeNode
 
 from nasapp.app.formatting import inline_value
+from nasapp.app.formatting import markup_safe as escape  # also makes control characters visible
 from nasapp.app.progress import format_duration
 from nasapp.app.screens.common import fmt_metric, fmt_number, tail_lines
 from nasapp.app.trials_model import duration

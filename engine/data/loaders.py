@@ -9,6 +9,10 @@
 - ``csv``: numeric feature columns plus a label column; features standardised with train-split statistics.
 
 ``data_fraction`` < 1 keeps a class-balanced share of the training split (a proxy task); validation is whole.
+
+Labels are class names or integers: an empty, missing (NaN) or fractional label is refused, never made a class
+of its own. A data set needs ``MIN_EXAMPLES`` examples and ``MIN_PER_CLASS`` of every class, so that the split
+leaves every class at least one example to train on and one to validate on.
 """
 
 from __future__ import annotations
@@ -28,6 +32,9 @@ from nasapp.engine.data.options import DataSpec
 from nasapp.engine.errors import NasappError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+MIN_EXAMPLES = 10  # in all
+MIN_PER_CLASS = 2  # one to train on, one to validate on
+_MISSING = ("", "nan")  # label texts that mean "no label" (pandas writes a missing value as "" or "nan")
 
 
 @dataclass
@@ -50,6 +57,7 @@ def load_dataset(spec: DataSpec | Mapping[str, Any], seed: int) -> Dataset:
     kind = DATA_KINDS.get(spec.kind)
     x, labels = kind.load(spec)
     y, class_names = encode_labels(labels)
+    check_sizes(y, class_names)
     rng = np.random.default_rng(seed)
     train_idx, val_idx = stratified_split(y, spec.val_fraction, rng)
     if spec.data_fraction < 1.0:
@@ -87,16 +95,31 @@ def data_options(table: DataSpec | Mapping[str, Any]) -> DataSpec:
 
 
 def encode_labels(labels: np.ndarray) -> tuple[np.ndarray, list[str]]:
-    """Map integer or string labels to 0..K-1 (sorted order; numeric strings sort as numbers)."""
+    """Map integer or string labels to 0..K-1 (sorted order; numeric strings sort as numbers).
+
+    An empty or missing label, or a fractional one (``0.5``: a regression target, not a class), is refused.
+    """
     labels = np.asarray(labels)
     if labels.dtype.kind == "f":
-        if not np.all(np.isfinite(labels)) or not np.all(labels == np.round(labels)):
-            raise NasappError("data labels are fractional numbers; use integer or string class labels")
+        bad = np.flatnonzero(~np.isfinite(labels) | (labels != np.round(labels)))
+        if len(bad):
+            raise NasappError(f"data labels must be classes, but example {bad[0]} has the label {labels[bad[0]]!r}"
+                              f" ({len(bad)} such); use integer or string class labels (nasapp classifies; it"
+                              " does not regress)")
         labels = labels.astype(np.int64)
     elif labels.dtype.kind in "US":
-        labels = labels.astype(str)
-        if all(_is_int(v) for v in np.unique(labels)):
+        labels = np.char.strip(labels.astype(str))
+        values = np.unique(labels)
+        for value in values:
+            problem = _label_problem(str(value))
+            if problem:
+                first = int(np.flatnonzero(labels == value)[0])
+                raise NasappError(f"data labels: example {first}: {problem}; give every example a class"
+                                  " (a name or an integer) or drop it")
+        if all(_is_int(v) for v in values):
             labels = labels.astype(np.int64)
+        elif all(_is_float(v) for v in values):  # "1.0", "2": integral numbers written as floats
+            labels = labels.astype(np.float64).astype(np.int64)
     elif labels.dtype.kind not in "iub":
         raise NasappError(f"data labels have dtype {labels.dtype}; use integer or string class labels")
     values, y = np.unique(labels, return_inverse=True)
@@ -104,6 +127,31 @@ def encode_labels(labels: np.ndarray) -> tuple[np.ndarray, list[str]]:
         only = values[0] if len(values) else "none"
         raise NasappError(f"data has only one class ({only}); a classification task needs at least two")
     return y.reshape(-1).astype(np.int64), [str(v) for v in values]
+
+
+def _label_problem(text: str) -> str | None:
+    """Why `text` cannot be a class label (empty, missing, fractional), or None."""
+    if text.lower() in _MISSING:
+        return f"a missing label ({text!r})" if text else "an empty label"
+    if not _is_int(text) and _is_float(text):
+        value = float(text)
+        if not np.isfinite(value) or value != round(value):
+            return f"the label {text!r} is not a whole number (nasapp classifies; it does not regress)"
+    return None
+
+
+def check_sizes(y: np.ndarray, class_names: list[str]) -> None:
+    """Refuse a data set too small to split: every class needs examples to train on and to validate on."""
+    counts = np.bincount(y, minlength=len(class_names))
+    rule = (f"a search needs at least {MIN_EXAMPLES} examples and {MIN_PER_CLASS} of every class (one to train"
+            " on, one to validate on)")
+    if len(y) < MIN_EXAMPLES:
+        raise NasappError(f"data has only {len(y)} examples; {rule}")
+    small = [f"{name!r} ({int(n)})" for name, n in zip(class_names, counts, strict=True) if n < MIN_PER_CLASS]
+    if small:
+        listed = ", ".join(small[:5]) + (f" and {len(small) - 5} more" if len(small) > 5 else "")
+        raise NasappError(f"data has classes with too few examples: {listed}; {rule}. Add examples or drop"
+                          " those classes")
 
 
 def stratified_split(
@@ -262,6 +310,12 @@ def load_csv(path: Path, label_column: str) -> tuple[np.ndarray, np.ndarray]:
         raise NasappError(
             f"data.label_column: {label_column!r} is not a column of {path}; available: {', '.join(header)}"
         )
+    for name in dict.fromkeys(header):
+        where = [i + 1 for i, h in enumerate(header) if h == name]
+        if len(where) > 1:
+            raise NasappError(f"data.path: {path} has the column {name!r} {len(where)} times (columns"
+                              f" {', '.join(map(str, where))}); rename or drop the copies (a copy of the label"
+                              " column would be read as a feature)")
     if not body:
         raise NasappError(f"data.path: {path} has a header but no rows")
     for number, row in enumerate(body, start=2):
@@ -270,6 +324,11 @@ def load_csv(path: Path, label_column: str) -> tuple[np.ndarray, np.ndarray]:
                 f"data.path: {path} line {number} has {len(row)} fields but the header has {len(header)}"
             )
     label_at = header.index(label_column)
+    for number, row in enumerate(rows[1:], start=2):
+        if any(c.strip() for c in row) and _label_problem(row[label_at].strip()):
+            raise NasappError(f"data.path: {path} line {number}, column {label_column!r}:"
+                              f" {_label_problem(row[label_at].strip())}; give every row a class (a name or an"
+                              " integer) or drop the row")
     features = [i for i in range(len(header)) if i != label_at]
     if not features:
         raise NasappError(f"data.path: {path} has no feature columns besides {label_column!r}")

@@ -26,7 +26,8 @@ from nasapp.engine.registry import Options
 
 
 class SearchSpec(Options):
-    """``[search]``: the budget, the executor and its limits; an executor's model may add its own keys."""
+    """``[search]``: the budget, the executor and its limits; an executor's model may add its own keys and
+    bound ``parallel`` by what it can run (the local one: by this machine's GPUs or cores)."""
 
     executor: str = "local"
     max_trials: int = Field(40, gt=0)
@@ -71,7 +72,11 @@ class Executor(ABC):
 
     @abstractmethod
     def started_at(self) -> dict[int, float]:
-        """Running trial id -> when it started (``time.monotonic()``), for the runner's timeouts."""
+        """Running trial id -> when it started (``time.monotonic()``), for the runner's timeouts.
+
+        A trial starts when whatever runs it begins it, not when it was submitted: the start-up of a worker
+        (importing torch) is not the trial's time. A trial not started yet is left out (an executor notices
+        itself a worker that never starts one)."""
 
     @abstractmethod
     def cancel(self, trial_id: int, reason: str) -> None:
@@ -83,7 +88,8 @@ class Executor(ABC):
 
     @abstractmethod
     def close(self) -> None:
-        """End every slot (running trials are killed: the runner has cancelled them)."""
+        """End every slot (running trials are killed: the runner has cancelled them). Nothing a trial started
+        may outlive this, nor the runner's death."""
 
 
 @dataclass(frozen=True)

@@ -5,12 +5,30 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
+from pydantic import ValidationInfo, model_validator
+
 from nasapp.engine.execution.executor import Executor, ExecutorEntry, SearchSpec
-from nasapp.engine.execution.pool import WorkerPool, WorkerProcess, plan_slots, training_cores
+from nasapp.engine.execution.pool import (
+    WorkerPool,
+    WorkerProcess,
+    check_parallel,
+    gpus_for_check,
+    plan_slots,
+    training_cores,
+)
+from nasapp.engine.registry import STORED
 
 
 class LocalSearch(SearchSpec):
     executor: Literal["local"] = "local"
+
+    @model_validator(mode="after")
+    def _parallel_fits(self, info: ValidationInfo) -> LocalSearch:
+        """More workers than this machine can run is refused before the job exists (a stored job is checked
+        again when its runner plans the slots, on the machine it runs on)."""
+        if isinstance(self.parallel, int) and not (info.context and info.context.get(STORED)):
+            check_parallel(self.parallel, gpus_for_check(self.devices))
+        return self
 
 
 class LocalExecutor(Executor):
@@ -40,7 +58,7 @@ class LocalExecutor(Executor):
 
     def poll(self, timeout: float) -> list[dict[str, Any]]:
         return [self._event(worker, message) for worker, message in self.pool.poll(timeout)
-                if message["type"] != "ready"]
+                if message["type"] not in ("ready", "started")]
 
     def _event(self, worker: WorkerProcess, message: dict[str, Any]) -> dict[str, Any]:
         if message["type"] != "died":
@@ -50,7 +68,8 @@ class LocalExecutor(Executor):
         return {"type": "died", "trial": trial, "reason": reason, "message": f"worker {message['description']}"}
 
     def started_at(self) -> dict[int, float]:
-        return {w.trial: w.trial_started for w in self.pool.busy() if w.trial is not None}
+        return {w.trial: w.trial_started for w in self.pool.busy()
+                if w.trial is not None and w.trial_started is not None}
 
     def _worker(self, trial_id: int) -> WorkerProcess | None:
         return next((w for w in self.pool.busy() if w.trial == trial_id), None)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import signal
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +22,7 @@ from nasapp.engine.execution.executors import EXECUTORS
 from nasapp.engine.execution.latency_stage import LatencyStage
 from nasapp.engine.execution.tallies import Tallies, score
 from nasapp.engine.execution.values import checked_metrics, checked_report
+from nasapp.engine.jobs.liveness import HEARTBEAT_S, holder_text, process_start_time, runner_alive
 from nasapp.engine.jobs.spec import JobSpec, job_spec
 from nasapp.engine.rewards.reward import compose_reward
 from nasapp.engine.spaces import Space
@@ -29,11 +31,16 @@ from nasapp.store import Store, Trial
 
 POLL_S = 0.2
 COMMAND_POLL_S = 0.5
+COMMAND_TTL_S = 300.0  # a command older than this is expired, not acted on (its sender has long given up)
 MAX_SKIPS_PER_ASK = 200
 
 
 class StopRequested(Exception):
     """Ctrl-C, SIGTERM or a `stop` command: cancel running trials and leave the job resumable."""
+
+
+class LockLost(Exception):
+    """Another runner took this job's lock (`nasapp resume --force`): this one stops without writing more."""
 
 
 @dataclass
@@ -106,22 +113,73 @@ class Runner:
         self._last_command_poll = 0.0
         self.executor: Executor | None = None
         self.latency: LatencyStage | None = None
+        self.token: str | None = None  # this runner's lock token, once claimed
+        self._lost = False
+        self._last_heartbeat = 0.0
+
+    # ---- the runner lock: one runner per job -------------------------------------------------------
+    def claim(self, force: bool = False) -> None:
+        """Take the job's runner lock (see engine/jobs/liveness.py), or raise a NasappError naming the runner
+        that holds it. A lock whose runner is gone (killed, crashed) is taken over; `force` takes it regardless.
+        `run()` claims it when it was not claimed before, and releases it however it ends."""
+        if self.token is not None:
+            return
+        token = uuid.uuid4().hex
+        claimed, before = self.store.claim_job(
+            self.job_id, pid=os.getpid(), start_time=process_start_time(os.getpid()), token=token,
+            may_take=lambda holder: force or not runner_alive(holder))
+        if before is None:
+            raise NasappError(f"no job {self.job_id} in {self.store.path}")
+        if not claimed:
+            raise NasappError(
+                f"job {self.job_id} is already being run by {holder_text(before)}: one runner per job"
+                f" (if you know that runner is gone or stuck, `nasapp resume {self.job_id} --force` takes over)")
+        self.token = token
+        self._last_heartbeat = time.monotonic()
+        if before.runner_pid is not None:
+            why = "forced" if force and runner_alive(before) else "it was gone"
+            self.store.add_event(self.job_id, f"took over the job from {holder_text(before)}: {why}", "warning")
+
+    def _heartbeat(self) -> None:
+        now = time.monotonic()
+        if now - self._last_heartbeat < HEARTBEAT_S:
+            return
+        self._last_heartbeat = now
+        assert self.token is not None
+        if not self.store.heartbeat(self.job_id, self.token):
+            raise LockLost()
+
+    def _release(self) -> None:
+        token, self.token = self.token, None  # a later run() claims the lock again
+        if token is not None and not self._lost:
+            self.store.release_job(self.job_id, token)  # a no-op when _end released it already
 
     # ---- the main loop ---------------------------------------------------------------------------
     def run(self) -> str:
-        """Run until max_trials trials finished, the job is stopped, or the failure policy ends it."""
-        job_dir = self.store.runs_dir / f"job-{self.job_id}"
+        """Run until max_trials trials finished, the job is stopped, or the failure policy ends it.
+
+        Takes the job's runner lock first (a NasappError, and nothing written, when another runner holds it)
+        and releases it however the run ends."""
+        self.claim()
+        try:
+            return self._run()
+        finally:
+            self._release()
+
+    def _run(self) -> str:
+        job_dir = self.store.job_dir(self.job_id)
         # built first: bad devices fail before anything is written
         executor = EXECUTORS.get(self.spec.search.executor).make(self.spec, job_dir, self.worker_env)
         self._replay_history()
         self.pending = self.store.requeue_unfinished(self.job_id)
         self.tallies = Tallies.load(self.store, self.job_id, self.direction)
-        self.store.update_job(self.job_id, status="running", runner_pid=os.getpid(), message=None,
+        self.store.update_job(self.job_id, status="running", message=None,
                               started_at=self.job.started_at or time.time())
         resumed = " (resumed)" if self.seq else ""
         self.store.add_event(self.job_id, f"runner {os.getpid()} started{resumed}")
         self.executor = executor
         previous = signal.signal(signal.SIGTERM, _raise_stop)
+        previous_int = signal.getsignal(signal.SIGINT)
         try:
             measured = [(t.arch, t.metrics["latency_ms"]) for t in self.store.trials(self.job_id, "succeeded")
                         if "latency_ms" in t.metrics]
@@ -129,13 +187,20 @@ class Runner:
             slots = executor.start()
             self.store.add_event(self.job_id, f"{len(slots)} workers on {', '.join(slots)}")
             return self._loop()
+        except LockLost:  # the job is another runner's now: write nothing more to it
+            self._lost = True
+            raise NasappError(f"job {self.job_id}: another runner took this job over (`nasapp resume --force`);"
+                              f" runner {os.getpid()} stopped") from None
         except (KeyboardInterrupt, StopRequested):
             return self._stop("stopped", "stopped by the user; `nasapp resume` continues it")
         except Exception as error:  # leave the job resumable and say why, then let the caller see it
+            if self._lost:  # _end found another runner holding the job: nothing more to write
+                raise
             self._stop("failed", f"the runner stopped on an error: {type(error).__name__}: {error}")
             raise
         finally:
             signal.signal(signal.SIGTERM, previous)
+            signal.signal(signal.SIGINT, previous_int)
             executor.close()
             if self.latency is not None:
                 self.latency.close()
@@ -143,6 +208,8 @@ class Runner:
     def _loop(self) -> str:
         assert self.executor is not None
         while True:
+            self._heartbeat()
+            self.store.maybe_checkpoint()  # a lost -wal file then loses at most the last minute
             self._handle_commands()
             if not self.paused:
                 self._dispatch()
@@ -326,8 +393,12 @@ class Runner:
         if now - self._last_command_poll < COMMAND_POLL_S:
             return
         self._last_command_poll = now
-        for command in self.store.pending_commands(self.job_id):
-            self.store.mark_command_handled(command["id"])
+        assert self.token is not None
+        commands, expired = self.store.take_commands(self.job_id, self.token, COMMAND_TTL_S)
+        if expired:
+            self.store.add_event(self.job_id, f"ignored {expired} command(s) sent to an earlier runner or more"
+                                 f" than {COMMAND_TTL_S:.0f} s ago", "warning")
+        for command in commands:
             name = command["command"]
             self.store.add_event(self.job_id, f"command: {name}")
             if name == "stop":
@@ -338,6 +409,7 @@ class Runner:
 
     # ---- endings -----------------------------------------------------------------------------------
     def _stop(self, status: str, message: str) -> str:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not interrupt the clean-up
         for trial in self.running.values():
             self.store.finish_trial(trial.id, "cancelled", reason="cancelled", message=message)
             self.tallies.move("running", "cancelled")
@@ -349,8 +421,12 @@ class Runner:
         return self._end(status, message)
 
     def _end(self, status: str, message: str | None) -> str:
-        self.store.update_job(self.job_id, status=status, message=message, runner_pid=None,
-                              finished_at=time.time())
+        assert self.token is not None
+        if not self.store.release_job(self.job_id, self.token, status=status, message=message,
+                                      finished_at=time.time()):
+            self._lost = True
+            raise NasappError(f"job {self.job_id}: another runner took this job over (`nasapp resume --force`);"
+                              f" runner {os.getpid()} stopped without marking it {status}")
         self.store.add_event(self.job_id, f"job {status}" + (f": {message}" if message else ""),
                              "error" if status == "failed" else "info")
         self._emit_progress(status)

@@ -1,8 +1,14 @@
 """A persistent worker process: imports torch once, then runs trials sent by the runner.
 
 Protocol: JSON lines. The runner writes commands to the worker's stdin (`run`, `stop`, `exit`); the worker
-writes messages to the file descriptor named by NASAPP_RESULT_FD (`ready`, `report`, `done`). While a trial
-runs, the process's stdout and stderr point at the trial's log file, so even C-level output lands there.
+writes messages to the file descriptor named by NASAPP_RESULT_FD (`ready`, `started` when it begins a trial,
+which is when the trial's timeout starts, `report`, `done`). While a trial runs, the process's stdout and
+stderr point at the trial's log file, so even C-level output lands there.
+
+Containment (see engine/execution/pool.py): the pool starts the worker in a session of its own, so the worker
+and everything a trainer starts share one process group, which the pool kills to end a trial by force. The
+worker's watchdog (`_start_watchdog`) kills that group when the runner dies. Neither the message pipe nor the
+command pipe is inherited by a program a trainer starts.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ import threading
 import time
 import traceback
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from nasapp.engine.errors import NasappError, TrialFailed
 from nasapp.engine.execution.context import TrialContext
@@ -27,8 +33,47 @@ from nasapp.engine.execution.values import checked_metrics
 _PR_SET_PDEATHSIG = 1
 
 
+def _start_watchdog() -> None:
+    """Fork the watchdog of this worker's process group: when the runner dies, the whole group dies.
+
+    The watchdog is a tiny process in the group that blocks reading the lifeline pipe named by
+    NASAPP_LIFELINE_FD, whose only writer is the runner. It reads end of file when the runner closes the pool or
+    dies, however it dies (the kernel closes a dead process's descriptors, after a SIGKILL too), and then
+    SIGKILLs the group: the worker, a command trainer, whatever they forked, and itself. A process rather than
+    a thread, so it acts whatever the trainer's main thread is doing (busy in C code holding the GIL, hung,
+    dead); PDEATHSIG (below) reaches the worker only, and the trainer's children would outlive it.
+    """
+    fd = int(os.environ.pop("NASAPP_LIFELINE_FD", "-1"))
+    if fd < 0:
+        return
+    if os.fork() == 0:  # the worker has one thread and few modules yet: a cheap, safe fork
+        try:
+            null = os.open(os.devnull, os.O_RDWR)
+            os.dup2(null, 0)
+            os.closerange(3, fd)  # hold nothing of the worker's (its message pipe) but stdout/stderr, the log
+            os.closerange(fd + 1, os.sysconf("SC_OPEN_MAX"))
+            while os.read(fd, 64):
+                pass
+        except BaseException:  # noqa: S110 - whatever went wrong, the group must not outlive its runner
+            pass
+        finally:
+            os.killpg(0, signal.SIGKILL)
+            os._exit(0)
+    os.close(fd)
+
+
+def _command_pipe() -> TextIO:
+    """The runner's command pipe (stdin), moved to a descriptor that programs a trainer starts do not inherit;
+    fd 0 becomes /dev/null, so no subprocess of a trainer can read (steal) the runner's commands."""
+    fd = os.dup(0)  # a new descriptor is not inheritable
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.close(null)
+    return os.fdopen(fd, "r")
+
+
 def _die_with_parent() -> None:
-    """Linux: get SIGKILL when the runner dies, so a kill -9 of the runner leaves no orphans training."""
+    """Linux: get SIGKILL when the runner dies (the watchdog then kills the rest of the group)."""
     try:
         ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
     except (OSError, AttributeError):
@@ -51,16 +96,17 @@ class Channel:
 
 
 class Worker:
-    def __init__(self, channel: Channel, device: str) -> None:
+    def __init__(self, channel: Channel, device: str, commands: TextIO | None = None) -> None:
         self.channel = channel
         self.device = device
+        self.commands = commands if commands is not None else sys.stdin
         self.inbox: queue.Queue[dict[str, Any]] = queue.Queue()
         self.stop_requested = threading.Event()
         self._cache: dict[str, Any] = {}
         threading.Thread(target=self._read_commands, daemon=True).start()
 
     def _read_commands(self) -> None:
-        for line in sys.stdin:
+        for line in self.commands:
             message = json.loads(line)
             if message["type"] == "stop":
                 self.stop_requested.set()
@@ -75,6 +121,7 @@ class Worker:
             if message["type"] == "exit":
                 return
             self.stop_requested.clear()
+            self.channel.send({"type": "started", "trial": message["trial_id"]})  # its timeout counts from here
             result = self._run_logged(message)
             self.channel.send({"type": "done", "trial": message["trial_id"], **result})
 
@@ -185,8 +232,12 @@ def _setup_threads() -> str:
 
 def main() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C belongs to the runner
+    _start_watchdog()
     _die_with_parent()
-    channel = Channel(int(os.environ["NASAPP_RESULT_FD"]))
+    result_fd = int(os.environ["NASAPP_RESULT_FD"])
+    os.set_inheritable(result_fd, False)  # a program a trainer starts does not get the message pipe
+    commands = _command_pipe()
+    channel = Channel(result_fd)
     if os.environ.get("NASAPP_CPU_AFFINITY"):  # keep off the cores reserved for latency measurement
         os.sched_setaffinity(0, {int(core) for core in os.environ["NASAPP_CPU_AFFINITY"].split(",")})
     try:
@@ -194,7 +245,7 @@ def main() -> None:
     except NasappError as error:
         channel.send({"type": "fatal", "message": str(error)})
         return
-    Worker(channel, device).serve()
+    Worker(channel, device, commands).serve()
     _exit_now()
 
 

@@ -6,6 +6,7 @@ import functools
 import importlib.util
 import json
 import os
+import re
 import sys
 import tomllib
 from pathlib import Path
@@ -59,10 +60,15 @@ def _registry_field(registry: Registry[Any]) -> Any:
     return Field(default_factory=lambda: registry.validate({}))
 
 
+MAX_NAME_LENGTH = 100
+MAX_SEED = 2**32 - 1  # numpy's legacy seeding takes 32 bits; a trial's seed (seed * 100003 + number) fits 64
+MAX_TRIALS = 1_000_000
+
+
 class JobSpec(_Table):
     """A whole job file, validated. Plug-in tables hold their entry's options model (a subclass of the type)."""
 
-    name: str = Field(min_length=1)
+    name: str
     seed: int = 0
     space: SpaceSpec
     data: SerializeAsAny[DataSpec] | None = None
@@ -79,6 +85,28 @@ class JobSpec(_Table):
     _early_stopping = field_validator("early_stopping", mode="before")(EARLY_STOPPING.validator())
     _search = field_validator("search", mode="before")(EXECUTORS.validator())
     _latency = field_validator("latency", mode="before")(LATENCY_DEVICES.validator())
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not value.strip() or len(value) > MAX_NAME_LENGTH or not value.isprintable():
+            raise ValueError(f"must be 1 to {MAX_NAME_LENGTH} printable characters (no control characters, tabs"
+                             " or line breaks) and not only spaces")
+        return value
+
+    @field_validator("seed")
+    @classmethod
+    def _seed(cls, value: int) -> int:
+        if not 0 <= value <= MAX_SEED:
+            raise ValueError(f"must be an integer from 0 to {MAX_SEED}")
+        return value
+
+    @field_validator("search")
+    @classmethod
+    def _max_trials(cls, value: SearchSpec) -> SearchSpec:
+        if value.max_trials > MAX_TRIALS:
+            raise ValueError(f"search.max_trials: must be from 1 to {MAX_TRIALS:,} (got {value.max_trials})")
+        return value
 
     @model_validator(mode="after")
     def _trainer_needs(self) -> JobSpec:
@@ -101,21 +129,47 @@ class JobSpec(_Table):
 
 # ---- loading -----------------------------------------------------------------------------------
 
+# the loc part pydantic adds for each member of a union ("int", "literal['auto']", "list[int]", ...): not a key
+_UNION_MEMBER = re.compile(r"^(int|str|float|bool|bytes|none|list|dict|[\w-]+\[.*\])$")
+
+
+def _key_path(loc: tuple[Any, ...]) -> str:
+    """The key an error is about: its location up to the first union member (`search.devices.list[int].0` is
+    about `search.devices`)."""
+    parts: list[str] = []
+    for part in loc:
+        if isinstance(part, str) and _UNION_MEMBER.match(part):
+            break
+        parts.append(str(part))
+    return ".".join(parts)
+
+
 def _format_errors(source: str, error: ValidationError) -> str:
+    """One line per key that is wrong, naming the key path (a value that fits no member of a union is one line,
+    not one per member); at most five lines."""
+    groups: dict[str, list[Any]] = {}
+    for item in error.errors():
+        groups.setdefault(_key_path(item["loc"]), []).append(item)
     lines = []
-    for item in error.errors()[:5]:
-        path = ".".join(str(part) for part in item["loc"]) or "(top level)"
-        if item["type"] == "extra_forbidden":
+    for path, items in groups.items():
+        first = items[0]
+        messages = [item["msg"].removeprefix("Value error, ") for item in items]
+        if first["type"] == "extra_forbidden":
             lines.append(f"{path}: unknown key")
-        elif item["type"] == "missing":
+        elif first["type"] == "missing":
             lines.append(f"{path}: missing (required)")
+        elif len(items) == 1 and (messages[0].startswith(f"{path}.") or not path):  # it names its own key
+            lines.append(messages[0])
         else:
-            message = item["msg"].removeprefix("Value error, ")
-            if message.startswith(f"{path}.") or not item["loc"]:  # the message names its own key
-                lines.append(message)
-            else:
-                lines.append(f"{path}: {message} (got {item['input']!r})")
+            lines.append(f"{path}: {'; or '.join(dict.fromkeys(messages))} (got {_shown(first['input'])})")
+    lines = lines[:5]
     return f"{source}: " + ("\n  ".join(lines) if len(lines) == 1 else "\n  " + "\n  ".join(lines))
+
+
+def _shown(value: Any, limit: int = 80) -> str:
+    """A value as the error message quotes it: its repr (control characters escaped), cut to `limit`."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _resolve_ref(ref: str, base: Path, key: str) -> str:
@@ -189,10 +243,22 @@ def stored_spec(raw: dict[str, Any]) -> JobSpec:
 
 def read_job_file(path: str | os.PathLike[str]) -> dict[str, Any]:
     file = Path(path)
+    if file.is_dir():
+        raise NasappError(f"{file} is a folder; give a job file (TOML)")
     if not file.is_file():
         raise NasappError(f"job file not found: {file}")
     try:
-        return tomllib.loads(file.read_text())
+        data = file.read_bytes()
+    except OSError as error:
+        raise NasappError(f"cannot read the job file {file}: {error.strerror or error}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        raise NasappError(f"{file}: not UTF-8 text (byte {data[error.start]:#04x} on line {line}); save the job"
+                          " file as UTF-8") from None
+    try:
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise NasappError(f"{file}: not valid TOML: {error}") from None
 

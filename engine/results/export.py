@@ -142,7 +142,13 @@ class _PrebuiltBuilder:
         weights = store.trial_dir(self.job.id, number) / "model.pt"
         trained, note = weights.is_file(), None
         if trained:
-            state = torch.load(weights, map_location="cpu", weights_only=True)
+            try:
+                state = torch.load(weights, map_location="cpu", weights_only=True)
+            except Exception as error:  # noqa: BLE001 - a damaged file raises pickle, zip and runtime errors alike
+                first = (str(error).strip() or type(error).__name__).splitlines()[0][:200]
+                raise NasappError(f"{weights} is damaged or not a PyTorch weights file ({first}); trial {number}'s"
+                                  " trained weights cannot be read: delete the file to export the architecture"
+                                  " with untrained weights, or export another trial") from None
             try:
                 model.load_state_dict(state)
             except RuntimeError as error:
@@ -170,11 +176,15 @@ class _PrebuiltBuilder:
 
 def _fresh_folder(out: Path, number: int) -> Path:
     folder = out / f"trial-{number}"
-    if folder.is_dir():
-        shutil.rmtree(folder)
-    elif folder.exists():
-        folder.unlink()
-    folder.mkdir(parents=True)
+    try:
+        if folder.is_dir():
+            shutil.rmtree(folder)
+        elif folder.exists():
+            folder.unlink()
+        folder.mkdir(parents=True)
+    except OSError as error:
+        raise NasappError(f"cannot write the export to {folder} ({error.strerror or error}); give -o a folder you"
+                          " can write to") from None
     return folder
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from nasapp.engine.jobs.liveness import effective_status
 from nasapp.engine.jobs.spec import job_spec
-from nasapp.store import Job, Store
+from nasapp.store import Job, Store, Trial
 from nasapp.store.db import FINISHED
 
 
@@ -29,4 +29,20 @@ def summarize(store: Store, job: Job, best_k: int = 1) -> dict[str, Any]:
         "best": best[0] if best else None, "top": best, "elapsed_s": round(elapsed, 1),
         "strategy": spec.strategy.name, "space": job.spec["space"],
         "reward": spec.reward.model_dump(), "message": job.message, "created_at": job.created_at,
+        "failures": failures(store, job),
     }
+
+
+def failures(store: Store, job: Job) -> dict[str, Any]:
+    """The job's failed trials: how many, per reason, and the first and the last to fail with their log files."""
+    failed = sorted(store.trials(job.id, "failed"), key=lambda t: (t.finished_at or float("inf"), t.number))
+    by_reason: dict[str, int] = {}
+    for trial in failed:
+        by_reason[trial.reason or "error"] = by_reason.get(trial.reason or "error", 0) + 1
+
+    def described(trial: Trial) -> dict[str, Any]:
+        return {"trial": trial.number, "reason": trial.reason or "error", "message": trial.message or "",
+                "log": str((store.trial_dir(job.id, trial.number) / "trial.log").absolute())}
+
+    return {"count": len(failed), "by_reason": dict(sorted(by_reason.items(), key=lambda item: -item[1])),
+            "first": described(failed[0]) if failed else None, "last": described(failed[-1]) if failed else None}

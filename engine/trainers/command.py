@@ -47,7 +47,9 @@ def run_command(command: list[str], arch: Any, ctx: TrialContext) -> dict[str, f
     metrics_file.write_text("")
     env = {**os.environ, "NASAPP_TRIAL": str(trial_file), "NASAPP_METRICS": str(metrics_file)}
     try:
-        proc = subprocess.Popen(command, cwd=ctx.workdir, env=env, stderr=subprocess.PIPE)
+        # in the worker's process group (no session of its own): a timeout, cancel or the runner's death
+        # kills it and whatever it starts with the group (engine/execution/pool.py)
+        proc = subprocess.Popen(command, cwd=ctx.workdir, env=env, stdin=subprocess.DEVNULL, stderr=subprocess.PIPE)
     except OSError as error:
         raise TrialFailed("error", f"cannot start trainer.command {command}: {error}") from None
     tail = _tee_stderr(proc)
