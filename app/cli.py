@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from nasapp.app.formatting import arch_lines, plain
+from nasapp.app.formatting import arch_lines, json_document, plain
 from nasapp.engine.errors import NasappError
 from nasapp.store import StoreError
 from nasapp.store.records import Job
@@ -288,7 +288,7 @@ def list_jobs(as_json: JsonOption = False, db: DbOption = None) -> None:
     store = _store(db)
     summaries = [summarize(store, job) for job in store.jobs()]
     if as_json:
-        out.print(json.dumps(summaries, indent=2), markup=False)
+        out.print(json_document(summaries), markup=False)
         return
     if not summaries:
         out.print(f"no jobs in {store.path}; `nasapp run` starts the demo")
@@ -317,7 +317,7 @@ def show(
     summary = summarize(store, _job(store, job), best_k=max(1, min(top, MAX_TOP)))
     summary["top"] = summary["top"][:top]
     if as_json:
-        out.print(json.dumps(summary, indent=2), markup=False)
+        out.print(json_document(summary), markup=False)
         return
     _print_outcome(summary)
     if summary["top"]:
@@ -403,7 +403,7 @@ def spaces(
         rows = [{"name": p.name, "size": p.space.size(), "kind": p.kind, "description": p.description}
                 for p in list_prebuilt()]
         if as_json:
-            out.print(json.dumps(rows, indent=2), markup=False)
+            out.print(json_document(rows), markup=False)
             return
         table = Table("space", "architectures", "kind", "description", box=None)
         for row in rows:
@@ -447,7 +447,7 @@ def _print_plugins(kinds: list[str], as_json: bool) -> None:
 
     rows = [row for kind in kinds for row in describe(kind)]
     if as_json:
-        out.print(json.dumps(rows, indent=2, default=str), markup=False)
+        out.print(json_document(rows), markup=False)
         return
     table = Table("key", "name", "description", "its own options (defaults)", box=None)
     for row in rows:

@@ -9,6 +9,7 @@ also escapes Rich/Textual markup for widgets that parse it. The CLI's consoles n
 from __future__ import annotations
 
 import json
+import math
 import unicodedata
 from typing import Any
 
@@ -59,3 +60,19 @@ def arch_lines(arch: Any) -> list[str]:
         else:
             lines.append(f"{key}: {inline_value(value)}")
     return lines
+
+
+def json_document(value: Any) -> str:
+    """Standard JSON for `--json` outputs: NaN and infinities (a store written by an older nasapp may hold
+    them) become null, never the non-standard `NaN` / `Infinity`."""
+    return json.dumps(_finite(value), indent=2, allow_nan=False, default=str)
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(item) for item in value]
+    return value

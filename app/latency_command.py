@@ -19,6 +19,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from nasapp.app.formatting import json_document
 from nasapp.engine.errors import NasappError
 
 DEFAULT_IMAGE_SHAPE = (3, 32, 32)
@@ -186,7 +187,7 @@ def latency_command(target: str | None = None, space: str | None = None, arch: s
         result = measure_architecture(prebuilt.name, chosen, shape, num_classes, scale, batch_size=batch_size,
                                       opset=opset, threads=threads, warmup=warmup, runs=runs, output=output)
     if as_json:
-        out.print(json.dumps(result, indent=2), markup=False)
+        out.print(json_document(result), markup=False)
     else:
         _print_table(out, result)
     return result

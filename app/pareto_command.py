@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from nasapp.app.formatting import json_document
 from nasapp.engine.errors import NasappError
 from nasapp.engine.jobs.spec import job_spec
 from nasapp.engine.rewards.pareto import metric_direction, metric_value, pareto_front
@@ -110,7 +111,7 @@ def pareto_command(store: Any, job: Job, x: str, y: str, as_json: bool, console:
     unless given): a table and a scatter plot, or one JSON document when ``as_json``."""
     doc = front_document(store, job, x, y, x_dir, y_dir)
     if as_json:
-        console.print(json.dumps(doc, indent=2), markup=False, highlight=False, soft_wrap=True)
+        console.print(json_document(doc), markup=False, highlight=False, soft_wrap=True)
         return
     arrows = {"min": "↓", "max": "↑"}
     console.print(f"job {doc['job']} {doc['name']}: {len(doc['front'])} of {doc['considered']} trials on the"

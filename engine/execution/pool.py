@@ -273,6 +273,8 @@ class WorkerPool:
                 text = message.text if isinstance(message, BadLine) else json.dumps(message)
                 log.warning("worker %s (pid %s) wrote a line that is not a message; skipped: %r",
                             worker.slot.label, worker.proc.pid, text[:200])
+                if worker.trial is not None:  # the trial's code wrote to the result pipe: fail that trial
+                    out.append((worker, {"type": "bad_message", "trial": worker.trial, "text": text[:200]}))
                 continue
             if message["type"] == "started" and message.get("trial") == worker.trial:
                 worker.trial_started = time.monotonic()

@@ -303,7 +303,10 @@ class Runner:
             self._report(trial, event)
         elif kind == "done" and trial is not None:
             result = _checked_result(event)
-            if trial.stop_at_step is not None:
+            if trial.failure is not None:  # it sent something unusable before it finished
+                result = {"status": "failed", "reason": trial.failure.reason, "message": trial.failure.message}
+                self._finish(self.running.pop(trial.id), result)
+            elif trial.stop_at_step is not None:
                 self._finish(self.running.pop(trial.id), self._pruned(trial, result))
             elif self.latency is not None and result.get("onnx") and result["status"] == "succeeded":
                 self.latency.submit(trial.id, trial.arch, result)  # the trial stays running until measured
@@ -316,6 +319,9 @@ class Runner:
             elif reason == "timeout":
                 text = f"trial exceeded search.trial_timeout_s = {self.spec.search.trial_timeout_s:g}"
             self._finish(self.running.pop(trial.id), {"status": "failed", "reason": reason, "message": text})
+        elif kind == "bad_message" and trial is not None:
+            self._fail_running(trial, TrialFailed(
+                "error", f"the trial wrote to nasapp's result pipe something that is not a message: {event['text']!r}"))
         elif kind == "fatal":
             raise NasappError(f"worker failed to start: {event['message']}")
 

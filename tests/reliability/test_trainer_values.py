@@ -115,6 +115,7 @@ CASES = [
     ("reports", {"step": 10**20, "report": '{"accuracy": 0.5}'}, "failed", "step"),
     ("reports", {"step": 1e300, "report": '{"accuracy": 0.5}'}, "failed", "step"),
     ("reports", {"step": 3, "report": '{"accuracy": [1]}'}, "failed", "accuracy = list"),
+    ("writes_garbage", {"x": 1}, "failed", "not a message: 'this is not json'"),
 ]
 
 
