@@ -115,8 +115,9 @@ def test_one_call_reads_a_bounded_amount_and_the_rest_waits_for_the_next(pipe, m
     assert reader.read_available() == ([], False)
 
 
-def test_the_worker_pool_skips_a_line_that_is_not_a_message(tmp_path, caplog):
-    """A worker that writes garbage on its message pipe costs a warning, not the runner."""
+def test_the_worker_pool_reports_a_line_that_is_not_a_message(tmp_path, caplog):
+    """A worker that writes garbage on its message pipe costs a warning and a bad_message event for its trial
+    (the runner fails that trial), never the runner."""
     pool = WorkerPool([], tmp_path / "workers.log")
     read_fd, write_fd = os.pipe()
     proc = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
@@ -126,7 +127,9 @@ def test_the_worker_pool_skips_a_line_that_is_not_a_message(tmp_path, caplog):
     try:
         caplog.set_level(logging.WARNING, logger="nasapp.engine.execution.pool")
         os.write(write_fd, b'Segmentation fault\n[1, 2]\n{"no": "type"}\n{"type": "done", "trial": 7}\n')
-        assert pool.poll(5) == [(worker, {"type": "done", "trial": 7})]
+        events = [message for _, message in pool.poll(5)]
+        assert [e["type"] for e in events] == ["bad_message"] * 3 + ["done"]
+        assert events[0] == {"type": "bad_message", "trial": 7, "text": "Segmentation fault"}
         assert worker.trial is None
         assert caplog.text.count("not a message") == 3 and "Segmentation fault" in caplog.text
     finally:
