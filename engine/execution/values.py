@@ -56,11 +56,7 @@ def checked_metrics(metrics: Any, *, what: str = "the trainer returned") -> dict
     if len(metrics) > MAX_METRICS:
         raise TrialFailed("error", f"{what} {len(metrics)} metrics; at most {MAX_METRICS} are kept")
     clean: dict[str, float] = {}
-    for key, value in metrics.items():
-        key = _key(key)
-        number = as_number(value)
-        if number is None:
-            raise TrialFailed("error", f"{what} {key} = {describe(value)}, not a number")
+    for key, number in _numbers(metrics, f"{what} "):
         if math.isnan(number):
             raise TrialFailed("nan", f"{what} {key} = NaN")
         if math.isinf(number):
@@ -82,12 +78,18 @@ def checked_report(step: Any, metrics: Any) -> tuple[int, dict[str, float]]:
     is worth knowing about but cannot be stored as a number; the final metrics decide the trial)."""
     if not isinstance(metrics, Mapping):
         raise TrialFailed("error", f"a report's metrics are {describe(metrics)}, not a dict")
-    clean: dict[str, float] = {}
+    clean = {key: number for key, number in _numbers(metrics, f"a report at step {step!r} has ")
+             if math.isfinite(number)}
+    return checked_step(step), clean
+
+
+def _numbers(metrics: Mapping[Any, Any], prefix: str) -> list[tuple[str, float]]:
+    """Each (key, value as a float); a bad key or a value that is not a number raises TrialFailed."""
+    found = []
     for key, value in metrics.items():
         key = _key(key)
         number = as_number(value)
         if number is None:
-            raise TrialFailed("error", f"a report at step {step!r} has {key} = {describe(value)}, not a number")
-        if math.isfinite(number):
-            clean[key] = number
-    return checked_step(step), clean
+            raise TrialFailed("error", f"{prefix}{key} = {describe(value)}, not a number")
+        found.append((key, number))
+    return found
