@@ -232,11 +232,14 @@ def _first_line(text: str | None, limit: int = 300) -> str:
 
 def _print_outcome(summary: dict[str, Any]) -> None:
     counts = summary["counts"]
+    pruned = f", {counts['pruned']} pruned" if counts.get("pruned") else ""
     out.print(f"job {summary['id']} {summary['status']}: {summary['finished']}/{summary['max_trials']}"
-              f" trials finished ({counts['succeeded']} succeeded, {counts['failed']} failed)"
+              f" trials finished ({counts['succeeded']} succeeded, {counts['failed']} failed{pruned})"
               f" in {summary['elapsed_s']:.0f} s")
     if summary["message"]:
         out.print(plain(summary["message"]))
+    if summary.get("pruned", {}).get("count"):
+        out.print(_pruned_line(summary["pruned"]))
     failures = summary.get("failures")
     if failures and failures["count"]:
         reasons = ", ".join(f"{n} {reason}" for reason, n in failures["by_reason"].items())
@@ -255,6 +258,14 @@ def _print_outcome(summary: dict[str, Any]) -> None:
         out.print("architecture:")
         for line in arch_lines(best["arch"]):
             out.print("  " + plain(line, False))
+
+
+def _pruned_line(pruned: dict[str, Any]) -> str:
+    """How many trials early stopping cut short, by which rule and where (they have no reward)."""
+    low, high = pruned["min_step"], pruned["max_step"]
+    where = "" if low is None else f" at step {low:g}" if low == high else f" at steps {low:g} to {high:g}"
+    return (f"pruned: {pruned['count']} trial(s) stopped early by early_stopping.rule = {pruned['rule']!r}{where}"
+            " (no reward: never a best trial)")
 
 
 @app.command()
@@ -293,11 +304,15 @@ def list_jobs(as_json: JsonOption = False, db: DbOption = None) -> None:
     if not summaries:
         out.print(f"no jobs in {store.path}; `nasapp run` starts the demo")
         return
-    table = Table("id", "name", "status", "trials", "failed", "best", "elapsed", box=None)
+    from rich.table import Column
+
+    longest = max(len(plain(s["name"], False)) for s in summaries)
+    name = Column("name", min_width=min(40, longest))  # the name wraps last: other columns are short numbers
+    table = Table("id", name, "status", "trials", "failed", "pruned", "best", "elapsed", box=None)
     for s in summaries:
         best = f"{s['best']['reward']:.4f}" if s["best"] else "-"
         table.add_row(str(s["id"]), plain(s["name"], False), s["status"], f"{s['finished']}/{s['max_trials']}",
-                      str(s["counts"]["failed"]), best, format_duration(s["elapsed_s"]))
+                      str(s["counts"]["failed"]), str(s["counts"]["pruned"]), best, format_duration(s["elapsed_s"]))
     out.print(table)
 
 
@@ -425,6 +440,42 @@ def spaces(
 def strategies(as_json: JsonOption = False) -> None:
     """List the search strategies ([strategy] name = ...) with the options each one takes."""
     _print_plugins(["strategy"], as_json)
+
+
+@app.command()
+def bench(
+    table: Annotated[Path, typer.Option("--table", help="CSV of a tabular benchmark: one row per architecture.")],
+    space: Annotated[str, typer.Option(
+        "--space", help="The table's search space: a prebuilt name (nb201) or module:name / file.py:name.")] = "nb201",
+    arch_column: Annotated[str, typer.Option(
+        help="Column naming the architecture: the space's own text form (NAS-Bench-201 strings) or JSON.")] = "arch",
+    metric_column: Annotated[str, typer.Option(help="Column the search maximises (or minimises).")] = "test_accuracy",
+    direction: Annotated[str, typer.Option(help="max: higher metric is better; min: lower is.")] = "max",
+    strategies: Annotated[str, typer.Option(
+        help="Strategies to compare, separated by commas (random search is always included).")] = "evolution",
+    seeds: Annotated[int, typer.Option(help="Complete searches per strategy (seeds 0, 1, ...).")] = 30,
+    budget: Annotated[int, typer.Option(help="Trials per search.")] = 200,
+    at: Annotated[str | None, typer.Option(
+        help="Budgets to report, e.g. 50,100,200 (default: a quarter, half and all of --budget).")] = None,
+    option: Annotated[list[str] | None, typer.Option(
+        "--option", help="A strategy option, STRATEGY.KEY=VALUE (repeatable), e.g. evolution.population=10.")] = None,
+    objectives: Annotated[str | None, typer.Option(
+        help="Columns to minimise alongside the metric (multi-objective: Pareto-aware strategies use them and"
+        " the hypervolume of each front is reported), e.g. flops.")] = None,
+    workers: Annotated[int | None, typer.Option(help="Processes running seeds (default: one per core).")] = None,
+    as_json: JsonOption = False,
+    csv_out: Annotated[Path | None, typer.Option("--csv", help="Write every trial's value to this CSV.")] = None,
+) -> None:
+    """Compare search strategies on a tabular benchmark: the table is the trainer, so hundreds of complete
+    searches run in seconds. Per strategy: mean best and regret at several budgets with 95% confidence
+    intervals, the share of seeds that found the optimum, and a chart of mean regret against trials.
+
+    Example: nasapp bench --table nb201_cifar10.csv --space nb201 --strategies evolution,tpe --seeds 30
+    """
+    from nasapp.app.bench_command import bench_command
+
+    bench_command(table, space, arch_column, metric_column, direction, strategies, seeds, budget, at, option or [],
+                  objectives, workers, as_json, csv_out, out, err)
 
 
 @app.command()

@@ -66,6 +66,7 @@ class JobLine:
     elapsed_s: float
     eta_s: float | None
     message: str | None
+    pruned: int = 0  # stopped early by the job's early-stopping rule
 
     def cells(self) -> tuple[str, ...]:
         return (str(self.id), self.name, self.status, f"{self.done}/{self.total}", str(self.running),
@@ -89,7 +90,7 @@ def job_line(job: Job, stats: dict[str, Any] | None, now: float | None = None) -
         eta = (job.max_trials - done) * elapsed / done
     return JobLine(id=job.id, name=job.name, status=status, done=done, total=job.max_trials,
                    running=counts.get("running", 0), failed=counts.get("failed", 0), best=best,
-                   elapsed_s=elapsed, eta_s=eta, message=job.message)
+                   elapsed_s=elapsed, eta_s=eta, message=job.message, pruned=counts.get("pruned", 0))
 
 
 # ---- job control -----------------------------------------------------------------------------------

@@ -37,6 +37,7 @@ from nasapp.app.widgets import (
     VirtualTable,
 )
 from nasapp.engine.jobs.spec import job_spec
+from nasapp.engine.results.export import why_not_exportable
 from nasapp.engine.rewards.pareto import metric_direction, metric_value, pareto_front
 from nasapp.store import Store
 from nasapp.store.queries import data_version, events_after
@@ -82,7 +83,8 @@ class JobSummary(Static):
                  f"space {escape(self._space[1])} · budget {job.max_trials} trials,"
                  f" parallel {spec.search.parallel}")
         eta = format_duration(line.eta_s) if line.eta_s is not None else "-"
-        second = (f"{line.done}/{line.total} trials · {line.running} running · {line.failed} failed ·"
+        pruned = f" {line.pruned} pruned ·" if line.pruned else ""
+        second = (f"{line.done}/{line.total} trials · {line.running} running · {line.failed} failed ·{pruned}"
                   f" best {fmt_number(line.best)} · time {format_duration(line.elapsed_s)} · ETA {eta}")
         if job.message:
             second += f" · {escape(job.message)}"
@@ -452,9 +454,9 @@ class JobScreen(Screen):
         if trial is None:
             self.notify("no trial selected", severity="warning")
             return
-        if trial.status != "succeeded":
-            self.notify(f"trial {trial.number} is {trial.status}; only succeeded trials can be exported",
-                        severity="warning")
+        refusal = why_not_exportable(trial, self.job_id)
+        if refusal:
+            self.notify(escape(refusal), severity="warning")
             return
         self.run_export([trial.number])
 

@@ -18,6 +18,7 @@ from nasapp.app.screens.common import fmt_metric, fmt_number, tail_lines
 from nasapp.app.trials_model import duration
 from nasapp.app.widgets import LearningCurve
 from nasapp.engine.jobs.spec import job_spec
+from nasapp.engine.results.export import why_not_exportable
 from nasapp.store import Store
 from nasapp.store.queries import data_version, metrics_after
 from nasapp.store.records import Job, Trial
@@ -64,7 +65,8 @@ class TrialScreen(Screen):
 - **Metrics**: every metric the trainer returned, the reward, timings and the device.
 - **Learning curve**: the intermediate reports (`ctx.report(step, ...)`), the reward metric on the
   left axis and another metric (e.g. loss) on the right.
-- **Failure**: the reason (error, crash, timeout, nan, oom, ...) and its message.
+- **Failure**: the reason (error, crash, timeout, nan, oom, ...) and its message; for a trial the
+  early-stopping rule pruned, the step it stopped at (it has no reward and cannot be exported).
 - **Log**: the last lines of the trial's `trial.log` (live while the trial runs).
 - **[** / **]** previous / next trial, **e** exports this trial to ONNX, **m** maximizes the focused
   panel.
@@ -81,6 +83,7 @@ class TrialScreen(Screen):
     TrialScreen #title { height: auto; max-height: 2; padding: 0 1; background: $boost; }
     TrialScreen #failure { height: auto; max-height: 4; padding: 0 1; color: $text-error; display: none; }
     TrialScreen.-failed #failure { display: block; }
+    TrialScreen.-pruned #failure { color: $text-muted; }
     TrialScreen #top { height: 1fr; }
     TrialScreen #bottom { height: 1fr; }
     TrialScreen #arch { width: 3fr; border: round $primary 50%; border-title-color: $text; }
@@ -184,6 +187,7 @@ class TrialScreen(Screen):
             + (f" · attempt {t.attempts}" if t.attempts > 1 else ""))
         failed = t.status in ("failed", "cancelled", "pruned") and bool(t.reason or t.message)
         self.set_class(failed, "-failed")
+        self.set_class(t.status == "pruned", "-pruned")  # stopped by early stopping: the search working, no error
         if failed:
             self.query_one("#failure", Static).update(
                 f"[b]{t.status} ({escape(t.reason or '?')})[/b]: {escape(t.message or '')}")
@@ -251,8 +255,8 @@ class TrialScreen(Screen):
         trial = self.trial
         if trial is None:
             return
-        if trial.status != "succeeded":
-            self.notify(f"trial {trial.number} is {trial.status}; only succeeded trials can be exported",
-                        severity="warning")
+        refusal = why_not_exportable(trial, self.job_id)
+        if refusal:
+            self.notify(escape(refusal), severity="warning")
             return
         self.nas.export_trials(self.job_id, [trial.number])

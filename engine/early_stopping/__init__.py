@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from nasapp.engine.early_stopping import median, none
+from nasapp.engine.early_stopping import asha, median, none
 from nasapp.engine.early_stopping.base import EarlyStoppingEntry, EarlyStoppingOptions, EarlyStoppingRule
 from nasapp.engine.registry import Registry
 
@@ -10,6 +10,7 @@ EARLY_STOPPING: Registry[EarlyStoppingEntry] = Registry("early-stopping rule", "
                                                         default="none")
 EARLY_STOPPING.register(none.ENTRY)
 EARLY_STOPPING.register(median.ENTRY)
+EARLY_STOPPING.register(asha.ENTRY)
 
 __all__ = ["EARLY_STOPPING", "EarlyStoppingEntry", "EarlyStoppingOptions", "EarlyStoppingRule", "make_rule"]
 

@@ -74,12 +74,24 @@ def trials_to_export(store: Any, job: Job, numbers: list[int]) -> list[Trial]:
             count = len(store.trials(job.id))
             raise NasappError(f"job {job.id} has no trial {number} (its trials are numbered 0 to"
                               f" {count - 1})" if count else f"job {job.id} has no trials yet")
-        if trial.status != "succeeded":
-            why = f" ({trial.reason}: {trial.message})" if trial.reason else ""
-            raise NasappError(f"trial {number} of job {job.id} is {trial.status}{why}; only succeeded"
-                              " trials can be exported")
+        refusal = why_not_exportable(trial, job.id)
+        if refusal:
+            raise NasappError(refusal)
         found.append(trial)
     return found
+
+
+def why_not_exportable(trial: Trial, job_id: int) -> str | None:
+    """Why ``trial`` cannot be exported, or None: only a succeeded trial is a finished, rewarded model."""
+    if trial.status == "succeeded":
+        return None
+    if trial.status == "pruned":
+        step = trial.metrics.get("pruned_at_step")
+        at = f" at step {step:g}" if isinstance(step, int | float) else ""
+        return (f"trial {trial.number} of job {job_id} was pruned{at} by early stopping: its training was cut"
+                " short, so it is not a finished model; only succeeded trials can be exported")
+    why = f" ({trial.reason}: {trial.message})" if trial.reason else ""
+    return f"trial {trial.number} of job {job_id} is {trial.status}{why}; only succeeded trials can be exported"
 
 
 def best_trial_numbers(store: Any, job: Job, k: int) -> list[int]:

@@ -30,7 +30,16 @@ def summarize(store: Store, job: Job, best_k: int = 1) -> dict[str, Any]:
         "strategy": spec.strategy.name, "space": job.spec["space"],
         "reward": spec.reward.model_dump(), "message": job.message, "created_at": job.created_at,
         "failures": failures(store, job),
+        "pruned": pruned(store, job),
     }
+
+
+def pruned(store: Store, job: Job) -> dict[str, Any]:
+    """The job's pruned trials: how many, the rule that stopped them and the earliest and latest step it did."""
+    steps = [t.metrics.get("pruned_at_step") for t in store.trials(job.id, "pruned")]
+    known = [float(s) for s in steps if isinstance(s, int | float)]
+    return {"count": len(steps), "rule": job_spec(job).early_stopping.rule,
+            "min_step": min(known, default=None), "max_step": max(known, default=None)}
 
 
 def failures(store: Store, job: Job) -> dict[str, Any]:

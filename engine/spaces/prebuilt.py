@@ -31,6 +31,8 @@ class Prebuilt:
     space: Space
     build: BuildFn
     kind: Literal["vision", "tabular"]
+    # parse(text) -> arch: how tables name an architecture when not as JSON (NAS-Bench-201's own strings)
+    parse: Callable[[str], Any] | None = None
 
 
 _PREBUILT: dict[str, Prebuilt] = {
@@ -38,7 +40,7 @@ _PREBUILT: dict[str, Prebuilt] = {
     for p in (
         Prebuilt(mlp.NAME, mlp.DESCRIPTION, mlp.SPACE, mlp.build, "tabular"),
         Prebuilt(mnasnet.NAME, mnasnet.DESCRIPTION, mnasnet.SPACE, mnasnet.build, "vision"),
-        Prebuilt(nb201.NAME, nb201.DESCRIPTION, nb201.SPACE, nb201.build, "vision"),
+        Prebuilt(nb201.NAME, nb201.DESCRIPTION, nb201.SPACE, nb201.build, "vision", nb201.from_nb201_string),
     )
 }
 

@@ -5,14 +5,21 @@ from __future__ import annotations
 from typing import Any
 
 from nasapp.engine.registry import Registry
-from nasapp.engine.strategies import evolution, random_search
+from nasapp.engine.strategies import evolution, local_search, optuna_samplers, predictor, random_search, rl
 from nasapp.engine.strategies.base import Strategy, StrategyEntry, StrategyOptions, TrialOutcome
 from nasapp.engine.strategies.evolution import RegularizedEvolution
 from nasapp.engine.strategies.random_search import RandomSearch
 
 STRATEGIES: Registry[StrategyEntry] = Registry("strategy", "strategy.name", default="evolution")
 STRATEGIES.register(random_search.ENTRY)
+STRATEGIES.register(rl.ENTRY)
 STRATEGIES.register(evolution.ENTRY)
+STRATEGIES.register(local_search.ENTRY)
+STRATEGIES.register(predictor.ENTRY)
+STRATEGIES.register(optuna_samplers.TPE_ENTRY)
+STRATEGIES.register(optuna_samplers.CMAES_ENTRY)
+STRATEGIES.register(optuna_samplers.GP_ENTRY)
+STRATEGIES.register(optuna_samplers.NSGA2_ENTRY)
 
 __all__ = ["STRATEGIES", "RandomSearch", "RegularizedEvolution", "Strategy", "StrategyEntry", "StrategyOptions",
            "TrialOutcome", "make_strategy"]

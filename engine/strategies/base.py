@@ -59,6 +59,27 @@ class StrategyOptions(Options):
     name: str = "evolution"
 
 
+class MultiObjectiveOptions(StrategyOptions):
+    """The options of a strategy that can be Pareto-aware: ``objectives`` names metrics to minimise alongside
+    the reward (``["latency_ms"]``, ``["flops"]``); empty (the default) searches on the reward alone."""
+
+    objectives: list[str] = []
+
+
+def objective_values(outcome: TrialOutcome, objectives: list[str]) -> tuple[float, ...] | None:
+    """The outcome as a point to maximise on every axis: ``(score, -metric_1, -metric_2, ...)``; None when it
+    did not succeed or lacks one of the metrics (it then cannot be placed on a front)."""
+    if not outcome.succeeded:
+        return None
+    point = [float(outcome.score)]  # type: ignore[arg-type]
+    for name in objectives:
+        value = outcome.metrics.get(name)
+        if value is None or value != value:  # missing or NaN
+            return None
+        point.append(-float(value))
+    return tuple(point)
+
+
 class Strategy(ABC):
     """Proposes architectures (``ask``) and learns from how they ended (``tell``). See the module docstring."""
 

@@ -2,6 +2,10 @@
 
 The first ``population`` asks are random. After that each ask samples ``sample_size`` members of the
 population, mutates the best of them, and the oldest member leaves when a child's reward arrives.
+
+With ``objectives`` (metrics to minimise alongside the reward, e.g. ``["latency_ms"]``) "best" is Pareto-aware:
+the sampled member on the lowest non-dominated front of the population, the loneliest (largest crowding
+distance) among equals, as NSGA-II ranks; trials that lack one of the metrics do not join the population.
 """
 
 from __future__ import annotations
@@ -11,11 +15,18 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from nasapp.engine.strategies.base import Strategy, StrategyEntry, StrategyOptions, TrialOutcome
+from nasapp.engine.strategies.base import (
+    MultiObjectiveOptions,
+    Strategy,
+    StrategyEntry,
+    TrialOutcome,
+    objective_values,
+)
+from nasapp.engine.strategies.pareto_rank import pareto_order
 from nasapp.engine.strategies.random_search import RandomSearch
 
 
-class EvolutionOptions(StrategyOptions):
+class EvolutionOptions(MultiObjectiveOptions):
     name: Literal["evolution"] = "evolution"
     population: int = Field(16, ge=2)
     sample_size: int = Field(4, ge=1)
@@ -35,7 +46,9 @@ class RegularizedEvolution(Strategy):
         super().__init__(space, seed, options)
         self.population_size = options.population
         self.sample_size = min(options.sample_size, options.population)
-        self.population: deque[tuple[Any, float]] = deque(maxlen=options.population)
+        self.objectives = options.objectives
+        # (arch, score) members; with objectives, (arch, point) where point is to maximise on every axis
+        self.population: deque[tuple[Any, Any]] = deque(maxlen=options.population)
         self.asked = 0
         self.initial = RandomSearch(space, int(self.rng.integers(2**31)))
 
@@ -51,10 +64,17 @@ class RegularizedEvolution(Strategy):
         """The best of ``sample_size`` members drawn without replacement (draws from ``self.rng``)."""
         picks = self.rng.choice(len(self.population), size=min(self.sample_size, len(self.population)),
                                 replace=False)
+        if self.objectives:
+            order = pareto_order([member[1] for member in self.population])
+            return self.population[int(min(picks, key=lambda i: order[int(i)]))][0]
         return max((self.population[int(i)] for i in picks), key=lambda member: member[1])[0]
 
     def tell(self, outcome: TrialOutcome) -> None:
-        if outcome.succeeded:
+        if self.objectives:
+            point = objective_values(outcome, self.objectives)
+            if point is not None:
+                self.population.append((outcome.arch, point))
+        elif outcome.succeeded:
             self.population.append((outcome.arch, float(outcome.score)))  # type: ignore[arg-type]
 
 

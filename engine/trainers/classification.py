@@ -8,6 +8,8 @@ Validation runs every ``eval_every`` steps and at the end and is streamed with `
 A CUDA out-of-memory error retries the trial once with half the batch size, then fails it with reason
 ``oom``; a non-finite loss fails it with reason ``nan``. The trained weights (the EMA weights when ``ema``
 is on, since those are the ones evaluated) are saved to ``ctx.workdir / "model.pt"`` as CPU tensors.
+With ``trainer.zero_cost``, the named zero-cost proxies (:mod:`nasapp.engine.proxies`) of the untrained model
+are scored on the first training batch and returned as ``zc_<name>`` metrics.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from pydantic import Field, ValidationError
 
 from nasapp.engine.errors import NasappError, TrialFailed
 from nasapp.engine.execution.context import TrialContext
+from nasapp.engine.proxies.scoring import score_model
 from nasapp.engine.trainers.options import ProxySettings
 
 OPTIMIZERS = ("sgd", "adamw")
@@ -144,6 +147,7 @@ def _attempt(arch: Any, ctx: TrialContext, settings: Settings, started: float) -
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
     run = setup(arch, ctx, settings)
+    zero_cost = zero_cost_metrics(run, ctx.seed)
     losses = torch.zeros(settings.steps, device=run.device)
     done, checked, best, last_eval = 0, 0, 0.0, -1
     accuracy = loss = 0.0
@@ -175,6 +179,7 @@ def _attempt(arch: Any, ctx: TrialContext, settings: Settings, started: float) -
         "train_time_s": time.perf_counter() - started,
         "steps": done,
         "best_accuracy": best,
+        **zero_cost,
     }
 
 
@@ -210,6 +215,22 @@ def setup(arch: Any, ctx: TrialContext, settings: Settings) -> Run:
         batch_size=max(1, min(settings.batch_size, n_train)),
         use_amp=settings.amp and device.type == "cuda",
     )
+
+
+def zero_cost_metrics(run: Run, seed: int) -> dict[str, float]:
+    """The ``trainer.zero_cost`` proxies of the untrained model on the first training batch, as ``zc_<name>``.
+
+    The batch generator's state is put back, and the proxies fork the global RNG and work on copies, so training
+    runs the same with or without them. A value that is not finite (a degenerate network, e.g. NASWOT of a
+    network whose every cell is ``none``) is left out: a trial's final metrics must be finite numbers.
+    """
+    if not run.settings.zero_cost:
+        return {}
+    state = run.generator.get_state()
+    inputs, targets = run.batch(0)
+    run.generator.set_state(state)
+    values = score_model(run.model, run.settings.zero_cost, inputs, targets, seed)
+    return {f"zc_{name}": value for name, value in values.items() if math.isfinite(value)}
 
 
 def train_step(run: Run, xb: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:

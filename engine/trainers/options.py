@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
+from nasapp.engine.proxies import check_names
 from nasapp.engine.registry import Options
 
 
@@ -23,7 +24,13 @@ class ProxySettings(Options):
     grad_clip: float = Field(0.0, ge=0)
     amp: bool = True
     channels_last: bool = True
+    zero_cost: list[str] = []  # proxies (engine/proxies) scored at initialisation, metrics zc_<name>
     options: dict[str, Any] = {}
+
+    @field_validator("zero_cost", mode="before")
+    @classmethod
+    def _known_proxies(cls, names: Any) -> list[str]:
+        return check_names(names)
 
 
 class TrainerSpec(ProxySettings):
