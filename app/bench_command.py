@@ -26,8 +26,9 @@ def bench_command(table_path: Path, space: str, arch_column: str, metric_column:
     _check_ranges(seeds, budget, workers, direction)
     budgets = _budgets(at, budget)
     objective_columns = _names(objectives)
-    table = load_table(table_path, space, arch_column, metric_column, direction, objective_columns)
     chosen = strategy_options(_names(strategies), options, objective_columns)
+    proxy_columns = sorted({str(o.proxy) for o in chosen.values() if hasattr(o, "proxy")})
+    table = load_table(table_path, space, arch_column, metric_column, direction, objective_columns, proxy_columns)
     if not as_json:
         out.print(plain(f"{table.path}: {len(table.values)} architectures, optimum {table.metric} ="
                         f" {table.optimum:g}; {seeds} seeds x {budget} trials per strategy"))

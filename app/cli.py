@@ -452,13 +452,16 @@ def bench(
     metric_column: Annotated[str, typer.Option(help="Column the search maximises (or minimises).")] = "test_accuracy",
     direction: Annotated[str, typer.Option(help="max: higher metric is better; min: lower is.")] = "max",
     strategies: Annotated[str, typer.Option(
-        help="Strategies to compare, separated by commas (random search is always included).")] = "evolution",
+        help="Strategies to compare, separated by commas (random search is always included); LABEL=NAME"
+        " benchmarks another setting of a strategy under its own label, e.g. tpe,tpe-uni=tpe with --option"
+        " tpe-uni.multivariate=false.")] = "evolution",
     seeds: Annotated[int, typer.Option(help="Complete searches per strategy (seeds 0, 1, ...).")] = 30,
     budget: Annotated[int, typer.Option(help="Trials per search.")] = 200,
     at: Annotated[str | None, typer.Option(
         help="Budgets to report, e.g. 50,100,200 (default: a quarter, half and all of --budget).")] = None,
     option: Annotated[list[str] | None, typer.Option(
-        "--option", help="A strategy option, STRATEGY.KEY=VALUE (repeatable), e.g. evolution.population=10.")] = None,
+        "--option", help="A strategy option, LABEL.KEY=VALUE (repeatable; LABEL is the strategy's name or its"
+        " label), e.g. evolution.population=10.")] = None,
     objectives: Annotated[str | None, typer.Option(
         help="Columns to minimise alongside the metric (multi-objective: Pareto-aware strategies use them and"
         " the hypervolume of each front is reported), e.g. flops.")] = None,
@@ -468,7 +471,8 @@ def bench(
 ) -> None:
     """Compare search strategies on a tabular benchmark: the table is the trainer, so hundreds of complete
     searches run in seconds. Per strategy: mean best and regret at several budgets with 95% confidence
-    intervals, the share of seeds that found the optimum, and a chart of mean regret against trials.
+    intervals, the share of seeds that found the optimum, and a chart of mean regret against trials. A
+    zero-cost pre-screen (prescreen) scores its candidates with the table column its proxy option names.
 
     Example: nasapp bench --table nb201_cifar10.csv --space nb201 --strategies evolution,tpe --seeds 30
     """

@@ -59,19 +59,22 @@ def test_the_confidence_interval_is_students_t():
 def test_nasapp_bench_prints_one_json_document(tmp_path):
     path = write_table(tmp_path / "t.csv")
     result = nasapp_cli("bench", "--table", str(path), "--space", SPACE_REF, "--metric-column", "accuracy",
-                        "--strategies", "evolution,local", "--seeds", "4", "--budget", "12", "--workers", "2",
-                        "--option", "evolution.population=4", "--json", "--csv", str(tmp_path / "trials.csv"),
+                        "--strategies", "evolution,local,evo6=evolution", "--seeds", "4", "--budget", "12",
+                        "--workers", "2", "--option", "evolution.population=4", "--option", "evo6.population=6",
+                        "--json", "--csv", str(tmp_path / "trials.csv"),
                         check=True)
     document = json.loads(result.stdout)
     assert document["optimum"] == 84 and document["seeds"] == 4 and document["budget"] == 12
-    assert list(document["strategies"]) == ["random", "evolution", "local"]  # random always, first
+    assert list(document["strategies"]) == ["random", "evolution", "local", "evo6"]  # random always, first
     figures = document["strategies"]["evolution"]["budgets"]
     assert set(figures) == {"3", "6", "12"}
     for at in figures.values():
         assert at["ci95"][0] <= at["mean_regret"] <= at["ci95"][1] and 0 <= at["hit_rate"] <= 1
     assert document["strategies"]["evolution"]["options"]["population"] == 4
+    assert document["strategies"]["evo6"]["options"] == {**document["strategies"]["evolution"]["options"],
+                                                         "population": 6}
     rows = list(csv.DictReader(open(tmp_path / "trials.csv")))
-    assert len(rows) == 3 * 4 * 12
+    assert len(rows) == 4 * 4 * 12
 
 
 @pytest.mark.slow
@@ -82,13 +85,17 @@ def test_a_multi_objective_bench_reports_hypervolumes(tmp_path):
                         "--workers", "1", "--json", check=True)
     document = json.loads(result.stdout)
     assert document["strategies"]["evolution"]["options"]["objectives"] == ["flops"]
-    volume = document["strategies"]["random"]["hypervolume"]["20"]["mean"]
-    assert 0 < volume <= 1  # every architecture seen: the table's own front
+    volumes = document["strategies"]["random"]["hypervolume"]
+    assert volumes["20"]["mean"] == pytest.approx(1.0)  # every architecture seen: the table's own front
+    assert 0 < volumes["5"]["mean"] < 1
 
 
 @pytest.mark.parametrize("args, message", [
     (["--metric-column", "nope"], "no column 'nope'"),
     (["--strategies", "bayes"], "unknown strategy 'bayes'"),
+    (["--strategies", "b=bayes"], "unknown strategy 'bayes'"),
+    (["--strategies", "=evolution"], "LABEL=NAME"),
+    (["--strategies", "e=evolution,e=local"], "names two strategies"),
     (["--option", "evolution"], "STRATEGY.KEY=VALUE"),
     (["--seeds", "0"], "--seeds 0"),
     (["--at", "500"], "--at"),

@@ -278,3 +278,34 @@ async def _until(pilot: Any, predicate: Callable[[], bool], timeout: float = 20.
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {predicate}")
         await pilot.pause(0.1)
+
+
+@pytest.mark.slow
+def test_a_trial_is_never_pruned_at_or_past_its_last_planned_step(tmp_path):
+    """A rung at trainer.steps (or later) records the trial's score but stops nothing: it has trained already."""
+    job = write_job(tmp_path, f"""
+        name = "last-rung"
+        seed = 1
+        [space]
+        ref = "{TOY}:space"
+        [trainer]
+        ref = "{TOY}:long_curve"
+        steps = 4
+        [strategy]
+        name = "random"
+        [search]
+        max_trials = 8
+        parallel = 1
+        devices = "cpu"
+        trial_timeout_s = 30
+        [early_stopping]
+        rule = "asha"
+        min_steps = 2
+        reduction_factor = 2
+        min_trials = 2
+    """)
+    store = Store(tmp_path / "nasapp.db")
+    job_id = create_job(store, load_job(job))
+    assert Runner(store, job_id, worker_env=NO_TORCH).run() == "finished"
+    pruned = [t.metrics["pruned_at_step"] for t in store.trials(job_id) if t.status == "pruned"]
+    assert pruned and set(pruned) == {2}  # rung 0 prunes; rung 1 sits at step 4 = trainer.steps

@@ -19,6 +19,7 @@ BASELINE = "random"  # always compared against
 
 @dataclass
 class StrategyResult:
+    name: str  # the label it is benchmarked under: the strategy's name, or LABEL of a LABEL=NAME entry
     options: StrategyOptions
     seconds: float  # wall seconds of all its seeds (in parallel)
     budgets: dict[int, AtBudget]
@@ -26,32 +27,37 @@ class StrategyResult:
     runs: list[SearchRun] = field(repr=False)
     extra: dict[str, Any] = field(default_factory=dict)  # e.g. hypervolume figures of a multi-objective bench
 
-    @property
-    def name(self) -> str:
-        return self.options.name
 
+def strategy_options(entries: list[str], overrides: list[str], objectives: list[str]) -> dict[str, StrategyOptions]:
+    """The validated ``[strategy]`` table of each entry by its label, ``random`` first and always included.
 
-def strategy_options(names: list[str], overrides: list[str], objectives: list[str]) -> list[StrategyOptions]:
-    """The validated ``[strategy]`` table of each name, ``random`` first and always included.
-
-    ``overrides``: ``NAME.KEY=VALUE`` (VALUE read as JSON when it parses, else as text), e.g.
-    ``evolution.population=10``. ``objectives`` go to every strategy whose options take them.
+    An entry is a strategy's name, or ``LABEL=NAME`` to benchmark a second setting of the same strategy under
+    its own label (``tpe-uni=tpe`` with ``--option tpe-uni.multivariate=false``). ``overrides``:
+    ``LABEL.KEY=VALUE`` (VALUE read as JSON when it parses, else as text), e.g. ``evolution.population=10``.
+    ``objectives`` go to every strategy whose options take them.
     """
-    names = [BASELINE] + [n for n in dict.fromkeys(names) if n != BASELINE]
-    tables: dict[str, dict[str, Any]] = {name: {"name": name} for name in names}
-    for name in names:
+    labels = {BASELINE: BASELINE}
+    for entry in entries:
+        label, equals, name = entry.partition("=")
+        label, name = label.strip(), (name.strip() if equals else label.strip())
+        if not label or not name:
+            raise NasappError(f"--strategies {entry!r}: give a strategy's name, or LABEL=NAME")
         STRATEGIES.get(name)  # an unknown name: the error lists the known ones
+        if labels.get(label, name) != name:
+            raise NasappError(f"--strategies: the label {label!r} names two strategies")
+        labels[label] = name
+    tables: dict[str, dict[str, Any]] = {label: {"name": name} for label, name in labels.items()}
     for text in overrides:
         target, key, value = _parse_override(text)
         if target not in tables:
             raise NasappError(f"--option {text}: {target!r} is not one of the strategies benchmarked"
-                              f" ({', '.join(names)})")
+                              f" ({', '.join(tables)})")
         tables[target][key] = value
     if objectives:
-        for name, table in tables.items():
-            if "objectives" in STRATEGIES.get(name).options.model_fields:
+        for table in tables.values():
+            if "objectives" in STRATEGIES.get(table["name"]).options.model_fields:
                 table.setdefault("objectives", list(objectives))
-    return [STRATEGIES.validate(table) for table in tables.values()]
+    return {label: STRATEGIES.validate(table) for label, table in tables.items()}
 
 
 def _parse_override(text: str) -> tuple[str, str, Any]:
@@ -66,18 +72,18 @@ def _parse_override(text: str) -> tuple[str, str, Any]:
     return target, key, value
 
 
-def compare(table: TabularBenchmark, options: list[StrategyOptions], seeds: int, budget: int,
+def compare(table: TabularBenchmark, options: dict[str, StrategyOptions], seeds: int, budget: int,
             budgets: list[int], workers: int | None = None,
             on_progress: Callable[[str, int], None] | None = None) -> list[StrategyResult]:
-    """Search ``seeds`` seeds (0, 1, ...) of every strategy, one strategy after another."""
+    """Search ``seeds`` seeds (0, 1, ...) of every strategy (by label), one strategy after another."""
     results = []
-    for option in options:
-        def done(n: int, name: str = option.name) -> None:
+    for label, option in options.items():
+        def done(n: int, name: str = label) -> None:
             if on_progress:
                 on_progress(name, n)
 
         runs, seconds = run_seeds(table, option, list(range(seeds)), budget, workers, done)
-        results.append(StrategyResult(option, seconds, {b: at_budget(table, runs, b) for b in budgets},
+        results.append(StrategyResult(label, option, seconds, {b: at_budget(table, runs, b) for b in budgets},
                                       mean_curve(regret_curves(table, runs)), runs))
     return results
 

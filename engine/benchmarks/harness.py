@@ -16,6 +16,8 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+import threadpoolctl
+
 from nasapp.engine.benchmarks.table import TabularBenchmark
 from nasapp.engine.strategies import StrategyOptions, TrialOutcome, make_strategy
 
@@ -33,6 +35,9 @@ class SearchRun:
 
 def run_search(table: TabularBenchmark, options: StrategyOptions, seed: int, budget: int) -> SearchRun:
     strategy = make_strategy(options, table.space, seed)
+    if getattr(strategy, "needs_scorer", False):  # a pre-screen: its proxy is a column of the table
+        column = options.proxy  # type: ignore[attr-defined]
+        strategy.scorer = lambda archs: table.proxy_scores(column, archs)  # type: ignore[attr-defined]
     sign = 1.0 if table.direction == "max" else -1.0
     values: list[float | None] = []
     objectives: list[dict[str, float]] = []
@@ -59,6 +64,9 @@ _TABLE: TabularBenchmark | None = None
 def _set_table(table: TabularBenchmark) -> None:
     global _TABLE
     _TABLE = table
+    # one BLAS thread per worker: the workers already fill the cores, and OpenBLAS threads of a forked process
+    # fighting the other workers' made model-based strategies ten times slower
+    threadpoolctl.threadpool_limits(1)
 
 
 def _search_in_worker(task: tuple[StrategyOptions, int, int]) -> SearchRun:

@@ -12,7 +12,7 @@ import csv
 import json
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,7 @@ class TabularBenchmark:
     direction: str
     values: dict[str, float]
     objectives: dict[str, dict[str, float]]
+    proxies: dict[str, dict[str, float]] = field(default_factory=dict)  # columns a pre-screen scores with
 
     @property
     def optimum(self) -> float:
@@ -39,6 +40,12 @@ class TabularBenchmark:
     def lookup(self, arch: Any) -> float | None:
         """The metric of ``arch``, or None when the table has no row for it."""
         return self.values.get(self.space.fingerprint(arch))
+
+    def proxy_scores(self, column: str, archs: list[Any]) -> list[float]:
+        """The ``column`` value of each architecture (NaN when the table has no row for it): a pre-screen's
+        scorer in ``nasapp bench``."""
+        values = self.proxies[column]
+        return [values.get(self.space.fingerprint(arch), math.nan) for arch in archs]
 
     def objective_values(self, arch: Any) -> dict[str, float]:
         key = self.space.fingerprint(arch)
@@ -63,7 +70,7 @@ def resolve_space(name: str) -> tuple[Space, Callable[[str], Any] | None]:
 
 
 def load_table(path: Path, space_name: str, arch_column: str, metric_column: str, direction: str = "max",
-               objective_columns: Sequence[str] = ()) -> TabularBenchmark:
+               objective_columns: Sequence[str] = (), proxy_columns: Sequence[str] = ()) -> TabularBenchmark:
     """Read ``path``; every user mistake (no file, a missing column, a row that is not an architecture of the
     space or whose value is not a number) is a NasappError naming the file and row."""
     space, parse = resolve_space(space_name)
@@ -72,10 +79,11 @@ def load_table(path: Path, space_name: str, arch_column: str, metric_column: str
         raise NasappError(f"no table {path}")
     values: dict[str, float] = {}
     objectives: dict[str, dict[str, float]] = {name: {} for name in objective_columns}
+    proxies: dict[str, dict[str, float]] = {name: {} for name in proxy_columns}
     with open(path, newline="", encoding="utf-8") as handle:
         reader = csv.DictReader(handle)
         columns = reader.fieldnames or []
-        for column in (arch_column, metric_column, *objective_columns):
+        for column in (arch_column, metric_column, *objective_columns, *proxy_columns):
             if column not in columns:
                 raise NasappError(f"{path}: no column {column!r}; its columns are {', '.join(columns) or 'none'}")
         for line, row in enumerate(reader, start=2):
@@ -85,9 +93,11 @@ def load_table(path: Path, space_name: str, arch_column: str, metric_column: str
             values[key] = _number(row[metric_column], metric_column, path, line)
             for name in objective_columns:
                 objectives[name][key] = _number(row[name], name, path, line)
+            for name in proxy_columns:
+                proxies[name][key] = _number(row[name], name, path, line)
     if not values:
         raise NasappError(f"{path}: the table has no rows")
-    return TabularBenchmark(path, space, metric_column, direction, values, objectives)
+    return TabularBenchmark(path, space, metric_column, direction, values, objectives, proxies)
 
 
 def _fingerprint(space: Space, parse: Callable[[str], Any] | None, text: str | None, path: Path, line: int) -> str:

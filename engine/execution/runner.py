@@ -101,6 +101,10 @@ class Runner:
         self.space = Space.from_json(job.space)
         self.direction = self.spec.reward.direction
         self.strategy: Strategy = make_strategy(self.spec.strategy, self.space, self.spec.seed)
+        if getattr(self.strategy, "needs_scorer", False):
+            from nasapp.engine.proxies.job_scorer import job_scorer
+
+            self.strategy.scorer = job_scorer(self.spec)  # type: ignore[attr-defined]
         self.rule: EarlyStoppingRule | None = make_rule(self.spec.early_stopping)
         self.tallies = Tallies(self.direction)
         self.seq = 0
@@ -336,6 +340,9 @@ class Runner:
         self.strategy.report(trial.number, step, metrics)
         value = metrics.get(self.spec.reward.metric)
         if self.rule is None or trial.stop_at_step is not None or value is None:
+            return
+        if step >= self.spec.trainer.steps:  # its last planned step: stopping it now would save nothing
+            self.rule.observe(trial.number, step, score(value, self.direction))  # type: ignore[arg-type]
             return
         if self.rule.should_stop(trial.number, step, score(value, self.direction)):  # type: ignore[arg-type]
             trial.stop_at_step = step

@@ -73,12 +73,21 @@ def check_trainer(spec: JobSpec) -> None:
         PREBUILT_TRAINERS.get(trainer.prebuilt)
 
 
+def check_strategy(spec: JobSpec) -> None:
+    """A strategy that needs more of the job than its options (a pre-screen's proxy, space and data)."""
+    if spec.strategy.name == "prescreen":
+        from nasapp.engine.proxies.job_scorer import job_scorer
+
+        job_scorer(spec)  # checks the proxy, the space and the data table; loads nothing yet
+
+
 def validate_job(spec: JobSpec) -> ValidatedJob:
     """Every check a job gets before it exists: reward, trainer, space, data. Raises NasappError."""
     from nasapp.engine.rewards.reward import validate_reward_spec
 
     notes = validate_reward_spec(spec.reward, spec.latency)
     check_trainer(spec)
+    check_strategy(spec)
     found = resolve_space(spec)
     data = check_data(spec)
     return ValidatedJob(spec, found, notes, data)
