@@ -35,7 +35,8 @@ def digits() -> Dataset:
 
 
 def make_ctx(
-    tmp_path: Path, data: Dataset, stop: Any = None, seed: int = 0, **proxy: Any
+    tmp_path: Path, data: Dataset, stop: Any = None, seed: int = 0, folder: str | None = None,
+    resume_from: Path | None = None, **proxy: Any
 ) -> tuple[TrialContext, list[tuple[int, dict[str, float]]]]:
     reports: list[tuple[int, dict[str, float]]] = []
     ctx = TrialContext(
@@ -43,7 +44,8 @@ def make_ctx(
         number=0,
         seed=seed,
         device="cpu",
-        workdir=tmp_path / f"trial-{seed}",
+        workdir=tmp_path / (folder or f"trial-{seed}"),
+        resume_from=resume_from,
         proxy={"steps": 150, "batch_size": 32, "eval_every": 50, **proxy},
         data=data,
         build=build_mlp,
@@ -152,3 +154,56 @@ def test_out_of_memory_retries_with_half_batch_then_fails(
         assert failure.value.reason == "oom" and "batch_size 16" in failure.value.message
     else:
         assert train(ARCH, ctx)["steps"] == 20
+
+
+# ---- training in cycles: checkpoints and continued training ----------------------------------------------------
+
+CYCLE = {"schedule_steps": 120, "eval_every": 20, "ema": 0.9, "optimizer": "adamw"}
+
+
+def _weights(ctx: TrialContext) -> dict[str, torch.Tensor]:
+    return torch.load(ctx.workdir / "model.pt")
+
+
+def test_a_continued_run_ends_exactly_as_one_longer_run(tmp_path: Path, digits: Dataset) -> None:
+    """40 steps, a checkpoint, then on to 90 (mid-epoch, with dropout and EMA): the same weights and figures as
+    90 steps in one go, all on a schedule spanning 120."""
+    whole, whole_reports = make_ctx(tmp_path, digits, folder="whole", steps=90, **CYCLE)
+    expected = train(ARCH, whole)
+    first, _ = make_ctx(tmp_path, digits, folder="first", steps=40, checkpoint=True, **CYCLE)
+    assert train(ARCH, first)["steps"] == 40 and first.checkpoint_path.is_file()
+    second, second_reports = make_ctx(tmp_path, digits, folder="second", steps=90,
+                                      resume_from=first.checkpoint_path, **CYCLE)
+    result = train(ARCH, second)
+    for key in ("accuracy", "loss", "steps", "best_accuracy"):
+        assert result[key] == expected[key], key
+    assert second_reports == [r for r in whole_reports if r[0] > 40]
+    got, want = _weights(second), _weights(whole)
+    assert all(torch.equal(got[k], want[k]) for k in want)
+
+
+def test_the_schedule_spans_full_training_not_the_cycle(tmp_path: Path, digits: Dataset) -> None:
+    short = train(ARCH, make_ctx(tmp_path, digits, folder="a", steps=40, **CYCLE)[0])
+    decayed = train(ARCH, make_ctx(tmp_path, digits, folder="b", steps=40, **{**CYCLE, "schedule_steps": 40})[0])
+    assert short["loss"] != decayed["loss"]  # cosine to zero at step 40 trains differently from 40 of 120
+
+
+def test_a_checkpoint_of_another_schedule_is_refused(tmp_path: Path, digits: Dataset) -> None:
+    first, _ = make_ctx(tmp_path, digits, folder="first", steps=20, checkpoint=True, **CYCLE)
+    train(ARCH, first)
+    other, _ = make_ctx(tmp_path, digits, folder="other", steps=40, resume_from=first.checkpoint_path,
+                        **{**CYCLE, "schedule_steps": 200})
+    with pytest.raises(TrialFailed, match="schedule_steps = 120, this run 200"):
+        train(ARCH, other)
+    missing, _ = make_ctx(tmp_path, digits, folder="m", steps=40, resume_from=tmp_path / "nope.pt", **CYCLE)
+    with pytest.raises(TrialFailed, match="no checkpoint"):
+        train(ARCH, missing)
+
+
+def test_schedule_steps_below_steps_is_a_mistake() -> None:
+    from pydantic import ValidationError
+
+    from nasapp.engine.trainers.options import ProxySettings
+
+    with pytest.raises(ValidationError, match="must be at least trainer.steps"):
+        ProxySettings(steps=100, schedule_steps=50)

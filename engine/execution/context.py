@@ -26,6 +26,9 @@ class TrialContext:
     - ``scale``: the proxy scale (width, depth, resolution) for ``build``.
     - ``data_spec``: the job's ``[data]`` table (paths absolute), for trainers that load their own data.
     - ``export``: how ``save_model`` exports (``batch_size``, ``opset``: the job's ``[latency]`` settings).
+    - ``resume_from``: a checkpoint an earlier training cycle of this model saved (``checkpoint_path`` of that
+      trial), to continue from instead of starting over; None to start from scratch. Trainers opt in: the
+      prebuilt trainer continues from it, and with ``trainer.checkpoint = true`` saves ``checkpoint_path``.
     """
 
     def __init__(
@@ -33,7 +36,7 @@ class TrialContext:
         proxy: dict[str, Any] | None = None, data: Any = None,
         data_loader: Callable[[], Any] | None = None, build: Callable[..., Any] | None = None,
         scale: dict[str, Any] | None = None, data_spec: dict[str, Any] | None = None,
-        export: dict[str, Any] | None = None,
+        export: dict[str, Any] | None = None, resume_from: Path | None = None,
         _report: Callable[[int, dict[str, float]], None] | None = None,
         _should_stop: Callable[[], bool] | None = None,
     ) -> None:
@@ -49,9 +52,15 @@ class TrialContext:
         self._data = data if data is not None or data_loader is None else _UNLOADED
         self._data_loader = data_loader
         self.export = export or {"batch_size": 1, "opset": 17}
+        self.resume_from = Path(resume_from) if resume_from is not None else None
         self.saved: dict[str, Any] = {}  # what save_model wrote: "onnx" path and "profile" metrics
         self._report = _report
         self._should_stop = _should_stop
+
+    @property
+    def checkpoint_path(self) -> Path:
+        """Where a trainer saves the checkpoint of this trial's training cycle."""
+        return self.workdir / "checkpoint.pt"
 
     @property
     def data(self) -> Any:

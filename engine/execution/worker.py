@@ -159,7 +159,7 @@ class Worker:
                 workdir=Path(message["workdir"]), proxy=message["proxy"],
                 data_loader=self._data_loader(message), build=self._build(message["space"]),
                 scale=message["space"].get("scale", {}), data_spec=message["data"], export=message.get("export"),
-                _report=report, _should_stop=self.stop_requested.is_set,
+                resume_from=message.get("resume_from"), _report=report, _should_stop=self.stop_requested.is_set,
             )
             ctx.workdir.mkdir(parents=True, exist_ok=True)
             metrics = train(message["arch"], ctx)

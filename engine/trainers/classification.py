@@ -8,6 +8,12 @@ Validation runs every ``eval_every`` steps and at the end and is streamed with `
 A CUDA out-of-memory error retries the trial once with half the batch size, then fails it with reason
 ``oom``; a non-finite loss fails it with reason ``nan``. The trained weights (the EMA weights when ``ema``
 is on, since those are the ones evaluated) are saved to ``ctx.workdir / "model.pt"`` as CPU tensors.
+
+Training in cycles: the cosine schedule spans ``schedule_steps`` (default ``steps``), so a cycle that stops at
+``steps`` short of it can be continued. With ``trainer.checkpoint = true`` the trainer saves
+``ctx.checkpoint_path`` at the end; a later trial given that file as ``ctx.resume_from`` (and a larger
+``steps``, the same ``schedule_steps`` and batch size) continues from it, and ends exactly as one run of its
+``steps`` would have.
 With ``trainer.zero_cost``, the named zero-cost proxies (:mod:`nasapp.engine.proxies`) of the untrained model
 are scored on the first training batch and returned as ``zc_<name>`` metrics.
 """
@@ -20,6 +26,7 @@ import math
 import random
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -147,11 +154,12 @@ def _attempt(arch: Any, ctx: TrialContext, settings: Settings, started: float) -
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
     run = setup(arch, ctx, settings)
-    zero_cost = zero_cost_metrics(run, ctx.seed)
+    start, best = continue_from(run, ctx.resume_from) if ctx.resume_from is not None else (0, 0.0)
+    zero_cost = zero_cost_metrics(run, ctx.seed) if start == 0 else {}
     losses = torch.zeros(settings.steps, device=run.device)
-    done, checked, best, last_eval = 0, 0, 0.0, -1
+    done, checked, last_eval = start, start, -1
     accuracy = loss = 0.0
-    for step in range(settings.steps):
+    for step in range(start, settings.steps):
         if ctx.should_stop():
             break
         _set_lr(run, step)
@@ -169,6 +177,8 @@ def _attempt(arch: Any, ctx: TrialContext, settings: Settings, started: float) -
         accuracy, loss = _evaluate_and_report(run, ctx, done)
         best = max(best, accuracy)
     _save_weights(run.eval_model, ctx)
+    if settings.checkpoint:
+        save_checkpoint(run, done, best, ctx.checkpoint_path)
     ctx.save_model(run.eval_model, run.x_val[:1])
     extra = {"gpu_memory_mb": torch.cuda.max_memory_allocated() / 2**20} if run.device.type == "cuda" else {}
     return {
@@ -280,10 +290,60 @@ def _make_optimizer(model: torch.nn.Module, s: Settings) -> torch.optim.Optimize
 
 
 def _set_lr(run: Run, step: int) -> None:
-    """Cosine decay from ``lr`` at step 0 towards zero at the last proxy step."""
-    lr = 0.5 * run.settings.lr * (1.0 + math.cos(math.pi * step / run.settings.steps))
+    """Cosine decay from ``lr`` at step 0 towards zero at the end of the schedule (``schedule_steps``, by
+    default the last proxy step)."""
+    lr = 0.5 * run.settings.lr * (1.0 + math.cos(math.pi * step / schedule_length(run.settings)))
     for group in run.optimizer.param_groups:
         group["lr"] = lr
+
+
+def schedule_length(settings: Settings) -> int:
+    return settings.schedule_steps or settings.steps
+
+
+_CHECKPOINT_FORMAT = 1
+
+
+def save_checkpoint(run: Run, step: int, best: float, path: Path) -> None:
+    """Everything training needs to go on from ``step`` exactly as one longer run would: weights, optimiser,
+    EMA, the batch order (generator and this epoch's permutation) and the global torch RNG (dropout)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {
+        "format": _CHECKPOINT_FORMAT, "step": step, "best_accuracy": best,
+        "schedule_steps": schedule_length(run.settings), "batch_size": run.batch_size,
+        "model": run.model.state_dict(), "optimizer": run.optimizer.state_dict(),
+        "ema": run.ema.model.state_dict() if run.ema is not None else None,
+        "generator": run.generator.get_state(), "perm": run.perm.cpu() if run.perm is not None else None,
+        "torch_rng": torch.get_rng_state(),
+    }
+    partial = path.with_suffix(".partial")
+    torch.save(state, partial)
+    partial.replace(path)  # a crash mid-save leaves the previous checkpoint, never half of one
+
+
+def continue_from(run: Run, path: Path) -> tuple[int, float]:
+    """Load the checkpoint at ``path`` into ``run``; returns its step and best accuracy so far. A checkpoint
+    of another schedule or batch size would not continue the same run: the trial fails saying so."""
+    if not path.is_file():
+        raise TrialFailed("error", f"no checkpoint {path} to continue from")
+    state = torch.load(path, map_location=run.device, weights_only=False)
+    expected = {"format": _CHECKPOINT_FORMAT, "schedule_steps": schedule_length(run.settings),
+                "batch_size": run.batch_size}
+    for key, value in expected.items():
+        if state.get(key) != value:
+            raise TrialFailed("error", f"checkpoint {path} has {key} = {state.get(key)}, this run {value}:"
+                                       " continuing would not give the result of one longer run")
+    if state["step"] > run.settings.steps:
+        raise TrialFailed("error", f"checkpoint {path} is at step {state['step']}, past trainer.steps ="
+                                   f" {run.settings.steps}")
+    run.model.load_state_dict(state["model"])
+    run.optimizer.load_state_dict(state["optimizer"])
+    if run.ema is not None and state["ema"] is not None:
+        run.ema.model.load_state_dict(state["ema"])
+    run.generator.set_state(state["generator"])
+    run.perm = state["perm"].to(run.device) if state["perm"] is not None else None
+    torch.set_rng_state(state["torch_rng"])
+    return int(state["step"]), float(state["best_accuracy"])
 
 
 def _check_finite(losses: torch.Tensor, start: int, end: int) -> int:

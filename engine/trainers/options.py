@@ -14,6 +14,10 @@ class ProxySettings(Options):
     """What a trainer sees as ``ctx.proxy``: the proxy task's length, optimiser and the free ``options`` table."""
 
     steps: int = Field(200, gt=0)
+    # the length of full training the learning-rate schedule spans (None: steps). A proxy that trains 1/30 of
+    # full training sets steps = full/30 and schedule_steps = full, so a continued run follows the same curve
+    schedule_steps: int | None = Field(None, gt=0)
+    checkpoint: bool = False  # save checkpoint.pt at the end, so a later cycle can continue from it
     batch_size: int = Field(64, gt=0)
     optimizer: Literal["sgd", "adamw"] = "sgd"
     lr: float | None = Field(None, gt=0)  # None: the trainer's default for the optimiser
@@ -26,6 +30,13 @@ class ProxySettings(Options):
     channels_last: bool = True
     zero_cost: list[str] = []  # proxies (engine/proxies) scored at initialisation, metrics zc_<name>
     options: dict[str, Any] = {}
+
+    @model_validator(mode="after")
+    def _schedule_covers_steps(self) -> ProxySettings:
+        if self.schedule_steps is not None and self.schedule_steps < self.steps:
+            raise ValueError(f"trainer.schedule_steps ({self.schedule_steps}) must be at least trainer.steps"
+                             f" ({self.steps}): the schedule spans full training, steps is where this one stops")
+        return self
 
     @field_validator("zero_cost", mode="before")
     @classmethod
