@@ -442,6 +442,49 @@ def strategies(as_json: JsonOption = False) -> None:
     _print_plugins(["strategy"], as_json)
 
 
+proxy_app = typer.Typer(help="Proxy-task design tools: how noisy a proxy task is, before a search relies on it.",
+                        rich_markup_mode=None)
+app.add_typer(proxy_app, name="proxy")
+
+
+@proxy_app.command("variance")
+def proxy_variance(
+    job_file: Annotated[Path | None, typer.Argument(help="The job file whose proxy task to measure.")] = None,
+    copies: Annotated[int | None, typer.Option(
+        help="Training runs of the one model, each with its own seed (default 5; a resumed run keeps its own).")
+    ] = None,
+    resume: Annotated[str | None, typer.Option(
+        help="Continue the run with this id or name (after a crash or Ctrl-C) instead of starting one.")] = None,
+    max_cv: Annotated[float, typer.Option(
+        help="Coefficient of variation of the final score above which the proxy is called too noisy.")] = 0.01,
+    as_json: JsonOption = False,
+    db: DbOption = None,
+) -> None:
+    """Train copies of one model of the job's space with the job's proxy settings and different seeds; report
+    the coefficient of variation of the final score, how smooth the validation curves are, and advice when the
+    proxy task is too noisy to rank models. A model that runs out of memory or diverges is replaced by
+    another sample. The run is a job in the store (`<job>-variance`), shown by ls, show and the dashboard.
+
+    Example: nasapp proxy variance examples/mnasnet-digits.toml --copies 5
+    """
+    from nasapp.app.proxy_command import variance_command
+
+    def follow(store, job_id: int) -> None:
+        stdout = out.file
+        if as_json:
+            out.file = sys.stderr  # the run's own lines: stdout holds the JSON document alone
+        try:
+            _follow(store, job_id)
+        except typer.Exit as stop:
+            if stop.exit_code != 1:  # 1: every copy failed (e.g. OOM): resample; Ctrl-C (130) ends the command
+                raise
+        finally:
+            out.file = stdout
+
+    store = _store(db, create=True)
+    variance_command(job_file, copies, resume, max_cv, as_json, store, follow, out)
+
+
 @app.command()
 def bench(
     table: Annotated[Path, typer.Option("--table", help="CSV of a tabular benchmark: one row per architecture.")],

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import optuna
 import pytest
+from helpers import TOY, nasapp_cli, write_job
 
 import nasapp as nas
 from nasapp.engine.strategies import TrialOutcome, make_strategy
 from nasapp.store import Store
-from tests.helpers import TOY, nasapp_cli, write_job
 
 SPACE = nas.space({f"d{i}": nas.choice([0, 1, 2, 3]) for i in range(8)})
 

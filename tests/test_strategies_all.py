@@ -78,7 +78,10 @@ def test_every_strategy_on_every_space(name, space_name):
     for arch in batch:
         space.validate(arch)
     keys = {space.fingerprint(arch) for arch in batch}
-    assert len(keys) == 8, "a batch holds the same architecture twice"
+    if getattr(strategy, "proposes_repeats", False):  # copies: one model trained again and again, by design
+        assert len(keys) == 1
+    else:
+        assert len(keys) == 8, "a batch holds the same architecture twice"
 
 
 @pytest.mark.parametrize("space_name", ["conditional", "nb201"])

@@ -5,7 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 from nasapp.engine.registry import Registry
-from nasapp.engine.strategies import evolution, local_search, optuna_samplers, predictor, prescreen, random_search, rl
+from nasapp.engine.strategies import (
+    copies,
+    evolution,
+    local_search,
+    optuna_samplers,
+    predictor,
+    prescreen,
+    random_search,
+    rl,
+)
 from nasapp.engine.strategies.base import Strategy, StrategyEntry, StrategyOptions, TrialOutcome
 from nasapp.engine.strategies.evolution import RegularizedEvolution
 from nasapp.engine.strategies.random_search import RandomSearch
@@ -21,6 +30,7 @@ STRATEGIES.register(optuna_samplers.CMAES_ENTRY)
 STRATEGIES.register(optuna_samplers.GP_ENTRY)
 STRATEGIES.register(optuna_samplers.NSGA2_ENTRY)
 STRATEGIES.register(prescreen.ENTRY)
+STRATEGIES.register(copies.ENTRY)
 
 __all__ = ["STRATEGIES", "RandomSearch", "RegularizedEvolution", "Strategy", "StrategyEntry", "StrategyOptions",
            "TrialOutcome", "make_strategy"]

@@ -1,0 +1,60 @@
+"""``copies``: the same architecture, trial after trial (each trial has its own seed), for measuring how much a
+proxy task's score varies between training runs (``nasapp proxy variance``).
+
+The architecture is ``arch`` when given, else one sampled with the strategy's seed. When a copy of it fails
+with a reason in ``resample_on`` (out of memory, NaN), a new architecture is sampled and copied from then on:
+the model measured is one that trains. Deterministic given the seed and the outcomes, so resume replays it.
+Unlike every other strategy it proposes repeats by design (``proposes_repeats``).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field
+
+from nasapp.engine.strategies.base import Strategy, StrategyEntry, StrategyOptions, TrialOutcome
+
+_SAMPLE_TRIES = 100
+
+
+class CopiesOptions(StrategyOptions):
+    name: Literal["copies"] = "copies"
+    copies: int = Field(5, ge=2)  # how many succeeded copies the run wants (read by nasapp proxy variance)
+    arch: Any = None  # the architecture to copy; None: sample one
+    resample_on: list[str] = ["oom", "nan"]  # failure reasons that mean "this model does not train"
+
+
+class Copies(Strategy):
+    name = "copies"
+    options: CopiesOptions
+    proposes_repeats = True
+
+    def __init__(self, space: Any, seed: int, options: CopiesOptions | None = None) -> None:
+        super().__init__(space, seed, options or CopiesOptions())
+        given = self.options.arch
+        self.current = space.canonical(given) if given is not None else space.sample(self.rng)
+        self.tried = {space.fingerprint(self.current)}
+
+    def propose(self) -> Any:
+        return self.current
+
+    def ask(self, n: int = 1) -> list[Any]:
+        return [self.current] * n
+
+    def tell(self, outcome: TrialOutcome) -> None:
+        if (outcome.state == "failed" and outcome.reason in self.options.resample_on
+                and self.space.fingerprint(outcome.arch) == self.space.fingerprint(self.current)):
+            self.current = self._untried()
+
+    def _untried(self) -> Any:
+        for _ in range(_SAMPLE_TRIES):
+            arch = self.space.sample(self.rng)
+            if self.space.fingerprint(arch) not in self.tried:
+                break
+        self.tried.add(self.space.fingerprint(arch))
+        return arch
+
+
+ENTRY = StrategyEntry("copies", "the same architecture in every trial (its own seed each), resampled when it"
+                      " runs out of memory or diverges: for nasapp proxy variance", CopiesOptions, Copies)
