@@ -35,11 +35,12 @@ def variance_command(job_file: Path | None, copies: int | None, resume: str | No
     else:
         copies = copies or DEFAULT_COPIES
         job_id = _created(store, job_file, copies)
-    metric = _spec(store, job_id).reward.metric
+    spec = _spec(store, job_id)
+    settings = {**spec.trainer.proxy, "data_fraction": spec.data.data_fraction if spec.data is not None else 1.0}
     for _ in range(MAX_RESAMPLES + 1):
         if store.job(job_id).status != "finished":
             follow(store, job_id)
-        summary = variance_summary(store, job_id, metric, copies, max_cv)
+        summary = variance_summary(store, job_id, spec.reward.metric, copies, max_cv, settings=settings)
         missing = copies - summary["succeeded"]
         if missing <= 0 or summary["resampled"] >= MAX_RESAMPLES:
             break

@@ -85,3 +85,16 @@ def test_a_run_replaces_a_model_that_does_not_train_and_reports_the_spread(tmp_p
 def test_mistakes_are_one_line(tmp_path, args, message):
     result = nasapp_cli("proxy", "variance", *args, "--db", str(tmp_path / "s.db"))
     assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_advice_names_only_what_the_job_has_not_tried():
+    from nasapp.engine.results.variance import advice
+
+    noisy = {"succeeded": 5, "cv": 0.03, "max_cv": 0.01, "curve_noise": 0.0, "max_curve_noise": 0.01,
+             "metric": "accuracy"}
+    (tip,) = advice(noisy, {"steps": 100, "schedule_steps": 3000, "ema": 0.0, "data_fraction": 0.5})
+    assert "unset trainer.schedule_steps" in tip and "trainer.ema" in tip and "data_fraction, now 0.5" in tip
+    (tip,) = advice(noisy, {"steps": 100, "ema": 0.99, "data_fraction": 1.0})
+    assert "schedule_steps" not in tip and "ema" not in tip and "more steps (trainer.steps, now 100)" in tip
+    assert advice({**noisy, "cv": 0.005}, {}) == []
+    assert "fewer than 2 copies" in advice({**noisy, "succeeded": 1}, {})[0]

@@ -20,8 +20,10 @@ MAX_CURVE_NOISE = 0.01
 
 
 def variance_summary(store: Store, job_id: int, metric: str, copies: int, max_cv: float = MAX_CV,
-                     max_curve_noise: float = MAX_CURVE_NOISE) -> dict[str, Any]:
-    """The figures of the copies job ``job_id`` (see the module docstring) as a JSON-ready dict."""
+                     max_curve_noise: float = MAX_CURVE_NOISE,
+                     settings: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The figures of the copies job ``job_id`` (see the module docstring) as a JSON-ready dict. ``settings``:
+    the job's proxy settings (``[trainer]`` and ``data_fraction``), which the advice refers to."""
     trials = store.trials(job_id)
     measured = trials[-1].arch if trials else None
     for trial in reversed(trials):  # the architecture copied last is the one measured (earlier ones failed)
@@ -40,25 +42,40 @@ def variance_summary(store: Store, job_id: int, metric: str, copies: int, max_cv
         "cv": _cv(scores), "curve_noise": statistics.median(noise) if noise else None,
         "max_cv": max_cv, "max_curve_noise": max_curve_noise,
     }
-    summary["advice"] = advice(summary)
+    summary["advice"] = advice(summary, settings or {})
     return summary
 
 
-def advice(summary: dict[str, Any]) -> list[str]:
-    """What to change when the proxy task is too noisy (empty when it is fine)."""
-    tips = []
+def advice(summary: dict[str, Any], settings: dict[str, Any]) -> list[str]:
+    """What to change when the proxy task is too noisy (empty when it is fine); ``settings`` as for
+    :func:`variance_summary`, so only changes the job has not made yet are suggested."""
     if summary["succeeded"] < 2:
         return ["fewer than 2 copies succeeded: no variance to measure; see the failed trials' reasons"]
+    tips = []
     if summary["cv"] is not None and summary["cv"] > summary["max_cv"]:
         tips.append(f"the final {summary['metric']} varies by {summary['cv']:.1%} between copies (over"
-                    f" {summary['max_cv']:.1%}): models closer than that cannot be ranked. Try a cosine"
-                    " decay to zero over the proxy's own steps (trainer.schedule_steps unset), weight"
-                    " averaging (trainer.ema = 0.99), more data (data.data_fraction) or more steps")
+                    f" {summary['max_cv']:.1%}): models closer than that cannot be ranked. Try "
+                    + ", ".join(_remedies(settings)))
     if summary["curve_noise"] is not None and summary["curve_noise"] > summary["max_curve_noise"]:
         tips.append(f"validation curves fall back by {summary['curve_noise']:.1%} on average between"
-                    " evaluations: early stopping will judge on noise. Try trainer.ema, a lower trainer.lr,"
-                    " or a larger validation split (data.val_fraction)")
+                    " evaluations: early stopping will judge on noise. Try weight averaging (trainer.ema),"
+                    " a lower trainer.lr, or a larger validation split (data.val_fraction)")
     return tips
+
+
+def _remedies(settings: dict[str, Any]) -> list[str]:
+    steps = settings.get("steps")
+    schedule = settings.get("schedule_steps")
+    found = []
+    if schedule is not None and steps is not None and schedule > steps:
+        found.append(f"a cosine decay to zero over the proxy's own {steps} steps (unset trainer.schedule_steps,"
+                     f" now {schedule}: the learning rate is still high when the proxy stops)")
+    if not settings.get("ema"):
+        found.append("weight averaging (trainer.ema = 0.99)")
+    if settings.get("data_fraction", 1.0) < 1.0:
+        found.append(f"more data (data.data_fraction, now {settings['data_fraction']:g})")
+    found.append(f"more steps (trainer.steps{f', now {steps}' if steps else ''})")
+    return found
 
 
 def _cv(scores: list[float]) -> float | None:
