@@ -8,6 +8,7 @@ import signal
 import sqlite3
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -469,20 +470,54 @@ def proxy_variance(
     """
     from nasapp.app.proxy_command import variance_command
 
-    def follow(store, job_id: int) -> None:
+    store = _store(db, create=True)
+    variance_command(job_file, copies, resume, max_cv, as_json, store, _quiet_follow(as_json), out)
+
+
+@app.command()
+def stage2(
+    job: Annotated[str | None, typer.Argument(help="The search job (id or name) whose best models to retrain.")]
+    = None,
+    top: Annotated[int, typer.Option(help="How many of its best distinct models to retrain.")] = 10,
+    steps: Annotated[int | None, typer.Option(
+        help="Training steps (default: the search's trainer.schedule_steps, else its steps).")] = None,
+    data_fraction: Annotated[float | None, typer.Option(help="Share of the training data (e.g. 1 for all).")] = None,
+    scale: Annotated[float | None, typer.Option(
+        help="Width and depth multiplier of the model (1: the full model; default: the search's scale).")] = None,
+    resume: Annotated[str | None, typer.Option(
+        help="Continue the stage-2 run with this id or name (after a crash or Ctrl-C).")] = None,
+    as_json: JsonOption = False,
+    db: DbOption = None,
+) -> None:
+    """Retrain a search's best models with full settings, as trials of a child job (`<job>-stage2`), then
+    report each model's search and stage-2 rewards and Kendall's rank correlation between them.
+
+    Example: nasapp stage2 1 --top 5 --steps 600 --data-fraction 1 --scale 1
+    """
+    from nasapp.app.stage2_command import stage2_command
+
+    store = _store(db)
+    stage2_command(job, top, steps, data_fraction, scale, resume, as_json, store, _quiet_follow(as_json), out)
+
+
+def _quiet_follow(as_json: bool) -> Callable[[Any, int], None]:
+    """``_follow`` for commands that run a job of their own and then print a report: with --json the run's own
+    lines go to stderr (stdout holds the JSON document alone), and a run that ended with every trial failed
+    (exit 1) is left for the report to say so."""
+
+    def follow(store: Any, job_id: int) -> None:
         stdout = out.file
         if as_json:
-            out.file = sys.stderr  # the run's own lines: stdout holds the JSON document alone
+            out.file = sys.stderr
         try:
             _follow(store, job_id)
         except typer.Exit as stop:
-            if stop.exit_code != 1:  # 1: every copy failed (e.g. OOM): resample; Ctrl-C (130) ends the command
+            if stop.exit_code != 1:  # Ctrl-C (130) ends the command; the job stays resumable
                 raise
         finally:
             out.file = stdout
 
-    store = _store(db, create=True)
-    variance_command(job_file, copies, resume, max_cv, as_json, store, follow, out)
+    return follow
 
 
 @app.command()

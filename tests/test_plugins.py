@@ -75,8 +75,8 @@ def test_a_table_is_validated_by_the_options_of_the_entry_it_names(tmp_path):
     bad = {
         'name = "random"\npopulation = 4': "strategy.population: unknown key",
         'name = "evolution"\npopulation = 1': "strategy.population: Input should be greater than or equal to 2",
-        'name = "bayes"': "strategy.name: unknown strategy 'bayes'; choose one of: cmaes, copies, evolution, gp,"
-                          " local, nsga2, predictor, prescreen, random, rl, tpe",
+        'name = "bayes"': "strategy.name: unknown strategy 'bayes'; choose one of: cmaes, copies, evolution, given,"
+                          " gp, local, nsga2, predictor, prescreen, random, rl, tpe",
     }
     for table, message in bad.items():
         job = write_job(tmp_path, f'name = "j"\n[space]\nref = "{TOY}:space"\n[trainer]\nref = "{TOY}:train"\n'

@@ -8,6 +8,7 @@ from nasapp.engine.registry import Registry
 from nasapp.engine.strategies import (
     copies,
     evolution,
+    given,
     local_search,
     optuna_samplers,
     predictor,
@@ -31,6 +32,7 @@ STRATEGIES.register(optuna_samplers.GP_ENTRY)
 STRATEGIES.register(optuna_samplers.NSGA2_ENTRY)
 STRATEGIES.register(prescreen.ENTRY)
 STRATEGIES.register(copies.ENTRY)
+STRATEGIES.register(given.ENTRY)
 
 __all__ = ["STRATEGIES", "RandomSearch", "RegularizedEvolution", "Strategy", "StrategyEntry", "StrategyOptions",
            "TrialOutcome", "make_strategy"]

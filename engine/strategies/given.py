@@ -1,0 +1,35 @@
+"""``given``: a list of architectures, asked in order (stage 2 retrains a search's best models this way); past
+the end of the list, uniform random architectures not asked before. ``source_job`` records the job they came
+from (stage 2 reads it back)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from nasapp.engine.strategies.base import Strategy, StrategyEntry, StrategyOptions
+from nasapp.engine.strategies.random_search import RandomSearch
+
+
+class GivenOptions(StrategyOptions):
+    name: Literal["given"] = "given"
+    archs: list[Any] = []
+    source_job: int | None = None
+
+
+class Given(Strategy):
+    name = "given"
+    options: GivenOptions
+
+    def __init__(self, space: Any, seed: int, options: GivenOptions | None = None) -> None:
+        super().__init__(space, seed, options or GivenOptions())
+        self.queue = [space.canonical(arch) for arch in reversed(self.options.archs)]  # popped from the end
+        self.random = RandomSearch(space, seed)
+
+    def propose(self) -> Any:
+        arch = self.queue.pop() if self.queue else self.random.propose()
+        self.random.seen.add(self.space.fingerprint(arch))
+        return arch
+
+
+ENTRY = StrategyEntry("given", "a given list of architectures in order, then random ones: how stage 2 retrains"
+                      " a search's best models", GivenOptions, Given)

@@ -1,0 +1,53 @@
+"""`nasapp stage2`: a search's best distinct models retrained as a child job with the stage-2 settings, the
+rank correlation between the two rewards, a resumed run that trains nothing again, and mistakes in one line."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from helpers import nasapp_cli, toy_job
+
+from nasapp.store import Store
+
+
+@pytest.fixture(scope="module")
+def searched(tmp_path_factory):
+    """A store holding a finished toy search (job 1) of 8 trials."""
+    folder = tmp_path_factory.mktemp("stage2")
+    nasapp_cli("run", str(toy_job(folder, max_trials=8, parallel=1)), "--db", str(folder / "s.db"), check=True)
+    return folder / "s.db"
+
+
+@pytest.mark.slow
+def test_the_best_models_are_retrained_and_their_ranks_compared(searched):
+    result = nasapp_cli("stage2", "1", "--top", "3", "--steps", "50", "--db", str(searched), "--json", check=True)
+    summary = json.loads(result.stdout)
+    store = Store(searched)
+    best = []
+    for trial in store.best_trials(1, 8):
+        if trial.fingerprint not in {t.fingerprint for t in best}:
+            best.append(trial)
+    assert [m["search_trial"] for m in summary["models"]] == [t.number for t in best[:3]]
+    child = store.job(summary["job"])
+    assert child.name == "toy-stage2" and child.spec["trainer"]["steps"] == 50
+    assert child.spec["strategy"]["source_job"] == 1 and child.spec["early_stopping"]["rule"] == "none"
+    # the toy trainer's reward depends on the architecture alone: stage 2 agrees with the search exactly
+    assert [m["stage2_reward"] for m in summary["models"]] == [m["search_reward"] for m in summary["models"]]
+    assert summary["kendall_tau"] == pytest.approx(1.0)
+
+    again = nasapp_cli("stage2", "--resume", str(summary["job"]), "--db", str(searched), "--json", check=True)
+    assert json.loads(again.stdout)["models"] == summary["models"] and len(store.trials(summary["job"])) == 3
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("args, message", [
+    (["7"], "no job '7'"),
+    (["1", "--top", "0"], "--top 0"),
+    (["1", "--data-fraction", "2"], "--data-fraction 2"),
+    (["--resume", "1"], "not a stage-2 run"),
+    ([], "give the search job"),
+])
+def test_mistakes_are_one_line(searched, args, message):
+    result = nasapp_cli("stage2", *args, "--db", str(searched))
+    assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
