@@ -51,3 +51,10 @@ def test_the_best_models_are_retrained_and_their_ranks_compared(searched):
 def test_mistakes_are_one_line(searched, args, message):
     result = nasapp_cli("stage2", *args, "--db", str(searched))
     assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_the_new_job_screen_offers_searching_strategies_only():
+    from nasapp.app.screens.new_job import _searching_strategies
+
+    offered = _searching_strategies()
+    assert "given" not in offered and "copies" not in offered and {"tpe", "evolution", "prescreen"} <= set(offered)

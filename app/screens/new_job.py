@@ -251,7 +251,7 @@ class NewJobScreen(Screen):
                     yield Input(id="parallel", compact=True, placeholder="a number or auto")
                 with Horizontal(classes="field"):
                     yield Label("strategy")
-                    yield Select([(s, s) for s in STRATEGIES.names()], id="strategy", allow_blank=False,
+                    yield Select([(s, s) for s in _searching_strategies()], id="strategy", allow_blank=False,
                                  compact=True)
                 yield Static("", id="errors")
                 yield Static("", id="preview")
@@ -417,3 +417,8 @@ class NewJobScreen(Screen):
         self.notify(escape(f"launched {checked.spec.name} (runner pid {process.pid}); it appears on the jobs"
                            f" screen in a moment. Output: {log}"), timeout=8)
         self.app.pop_screen()
+
+
+def _searching_strategies() -> list[str]:
+    """The strategies a new search can pick: not those that only serve a tool (copies, given)."""
+    return [name for name in STRATEGIES.names() if not getattr(STRATEGIES.get(name).make, "tool_only", False)]

@@ -27,6 +27,7 @@ class CopiesOptions(StrategyOptions):
 
 class Copies(Strategy):
     name = "copies"
+    tool_only = True  # run by nasapp proxy variance; the dashboard's new-job screen does not offer it
     options: CopiesOptions
     proposes_repeats = True
 

@@ -18,6 +18,7 @@ class GivenOptions(StrategyOptions):
 
 class Given(Strategy):
     name = "given"
+    tool_only = True  # run by nasapp stage2; the dashboard's new-job screen does not offer it
     options: GivenOptions
 
     def __init__(self, space: Any, seed: int, options: GivenOptions | None = None) -> None:
