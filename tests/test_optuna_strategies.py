@@ -167,3 +167,19 @@ def test_tpe_runs_a_real_parallel_search(tmp_path):
     trials = store.trials(job_id)
     assert len(trials) == 12 and all(t.status == "succeeded" for t in trials)
     assert len({t.fingerprint for t in trials}) == 12
+
+
+def test_a_repeat_that_optuna_proposes_becomes_an_unseen_neighbour_of_it():
+    """The adapter never trains a repeat: Optuna's repeated proposal ends FAIL (ignored by the sampler) and a
+    neighbour of it that was never asked is asked instead, enqueued so that the sampler learns from it."""
+    strategy = make_strategy({"name": "tpe"}, HUGE, seed=0)
+    first = strategy.ask(1)[0]
+    strategy.tell(_outcome(0, first))
+    strategy.study.enqueue_trial(arch_params(HUGE, HUGE.slots(), first))  # Optuna's next proposal: a repeat
+    second = strategy.ask(1)[0]
+    neighbours = {HUGE.fingerprint(a) for a in HUGE.neighbours(first)}
+    assert HUGE.fingerprint(second) in neighbours
+    states = [t.state for t in strategy.study.trials]
+    assert states == [optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.FAIL,
+                      optuna.trial.TrialState.RUNNING]
+    assert suggest_arch(optuna.trial.FixedTrial(strategy.study.trials[2].params), HUGE, HUGE.slots()) == second
