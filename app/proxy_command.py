@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from nasapp.app.formatting import json_document, plain
+from nasapp.app.tool_runs import resumed_run
 from nasapp.engine.errors import NasappError
 from nasapp.engine.results.variance import variance_summary
 
@@ -30,7 +31,7 @@ def variance_command(job_file: Path | None, copies: int | None, resume: str | No
     if copies is not None and copies < 2:
         raise NasappError(f"--copies {copies}: give 2 or more (a variance needs two runs)")
     if resume is not None:
-        job_id = _resumed(store, resume)
+        job_id = resumed_run(store, resume, "copies", "proxy variance")
         copies = int(store.job(job_id).spec["strategy"].get("copies", 5))
     else:
         copies = copies or DEFAULT_COPIES
@@ -65,15 +66,6 @@ def _created(store: Any, job_file: Path | None, copies: int) -> int:
     raw["search"]["max_trials"] = copies
     job_id = create_job(store, validate_job(parse_job(raw, source=str(job_file))))
     return int(job_id)
-
-
-def _resumed(store: Any, ref: str) -> int:
-    job = store.find_job(ref)
-    if job is None:
-        raise NasappError(f"no run {ref!r} in {store.path}")
-    if job.spec.get("strategy", {}).get("name") != "copies":
-        raise NasappError(f"job {job.id} is not a proxy variance run (its strategy is not copies)")
-    return int(job.id)
 
 
 def _spec(store: Any, job_id: int) -> Any:

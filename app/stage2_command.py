@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from nasapp.app.formatting import json_document, plain
+from nasapp.app.tool_runs import resumed_run
 from nasapp.engine.errors import NasappError
 from nasapp.engine.results.stage2 import stage2_summary, stage2_table, top_archs
 
@@ -19,7 +20,7 @@ def stage2_command(parent_ref: str | None, top: int, steps: int | None, data_fra
                    follow: Callable[[Any, int], None], out: Console) -> None:
     from nasapp.engine.jobs.spec import job_spec
 
-    child_id = _resumed(store, resume) if resume is not None else _created(
+    child_id = resumed_run(store, resume, "given", "stage-2") if resume is not None else _created(
         store, parent_ref, top, steps, data_fraction, scale)
     if store.job(child_id).status != "finished":
         follow(store, child_id)
@@ -50,15 +51,6 @@ def _created(store: Any, parent_ref: str | None, top: int, steps: int | None, da
     best = top_archs(store, parent, top, job_spec(parent).reward.direction)
     raw = stage2_table(parent, [arch for _, arch, _ in best], steps, data_fraction, scale)
     return int(create_job(store, validate_job(parse_job(raw, source=f"stage 2 of job {parent.id}"))))
-
-
-def _resumed(store: Any, ref: str) -> int:
-    job = store.find_job(ref)
-    if job is None:
-        raise NasappError(f"no run {ref!r} in {store.path}")
-    if job.spec.get("strategy", {}).get("name") != "given":
-        raise NasappError(f"job {job.id} is not a stage-2 run (its strategy is not given)")
-    return int(job.id)
 
 
 def _print(out: Console, s: dict[str, Any]) -> None:
