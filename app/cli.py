@@ -149,8 +149,9 @@ def resume(
     _follow(store, found.id, force=force, announce=f"job {found.id} {found.name}: resuming")
 
 
-def _follow(store, job_id: int, force: bool = False, announce: str | None = None) -> None:
-    """Run the job in this process with a live progress line; print the outcome; exit non-zero on failure.
+def _follow(store, job_id: int, force: bool = False, announce: str | None = None, console: Console = out) -> None:
+    """Run the job in this process with a live progress line; print the outcome (on ``console``); exit non-zero
+    on failure.
 
     The runner takes the job's lock first: when another runner holds it, a NasappError names that runner
     (exit 2) and nothing is written."""
@@ -161,7 +162,7 @@ def _follow(store, job_id: int, force: bool = False, announce: str | None = None
     runner = Runner(store, job_id)
     runner.claim(force=force)
     if announce:
-        out.print(plain(announce))
+        console.print(plain(announce))
     line = ProgressLine()
     runner.on_progress = line
     interrupts = _Interrupts()
@@ -179,7 +180,7 @@ def _follow(store, job_id: int, force: bool = False, announce: str | None = None
             if interrupts.count:
                 _leave_stopped(store, job_id)
         summary = summarize(store, store.job(job_id))
-        _print_outcome(summary)
+        _print_outcome(summary, console)
     finally:  # once a stop was asked for, this process is on its way out: a late Ctrl-C changes nothing
         signal.signal(signal.SIGINT, signal.SIG_IGN if interrupts.count else previous)
     if status == "stopped":
@@ -231,34 +232,34 @@ def _first_line(text: str | None, limit: int = 300) -> str:
     return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
-def _print_outcome(summary: dict[str, Any]) -> None:
+def _print_outcome(summary: dict[str, Any], console: Console = out) -> None:
     counts = summary["counts"]
     pruned = f", {counts['pruned']} pruned" if counts.get("pruned") else ""
-    out.print(f"job {summary['id']} {summary['status']}: {summary['finished']}/{summary['max_trials']}"
+    console.print(f"job {summary['id']} {summary['status']}: {summary['finished']}/{summary['max_trials']}"
               f" trials finished ({counts['succeeded']} succeeded, {counts['failed']} failed{pruned})"
               f" in {summary['elapsed_s']:.0f} s")
     if summary["message"]:
-        out.print(plain(summary["message"]))
+        console.print(plain(summary["message"]))
     if summary.get("pruned", {}).get("count"):
-        out.print(_pruned_line(summary["pruned"]))
+        console.print(_pruned_line(summary["pruned"]))
     failures = summary.get("failures")
     if failures and failures["count"]:
         reasons = ", ".join(f"{n} {reason}" for reason, n in failures["by_reason"].items())
         first = failures["first"]
-        out.print(plain(f"failures: {reasons}; first: trial {first['trial']} ({first['reason']}:"
+        console.print(plain(f"failures: {reasons}; first: trial {first['trial']} ({first['reason']}:"
                         f" {_first_line(first['message'])}); its log: {first['log']}", False))
     if summary.get("latency_predictor_within_10pct") is not None:
-        out.print(f"latency predictor: {summary['latency_predictor_within_10pct']:.0%} of its predictions"
+        console.print(f"latency predictor: {summary['latency_predictor_within_10pct']:.0%} of its predictions"
                   " within ±10% of the measurement")
     best = summary["best"]
     if best:
         metric = summary["reward"]["metric"]
         value = best["metrics"].get(metric)
         shown = f"{metric} {value:.4f}" if value is not None else f"reward {best['reward']:.4f}"
-        out.print(f"best: trial {best['trial']}, {shown}, reward {best['reward']:.4f}")
-        out.print("architecture:")
+        console.print(f"best: trial {best['trial']}, {shown}, reward {best['reward']:.4f}")
+        console.print("architecture:")
         for line in arch_lines(best["arch"]):
-            out.print("  " + plain(line, False))
+            console.print("  " + plain(line, False))
 
 
 def _pruned_line(pruned: dict[str, Any]) -> str:
@@ -506,16 +507,11 @@ def _quiet_follow(as_json: bool) -> Callable[[Any, int], None]:
     (exit 1) is left for the report to say so."""
 
     def follow(store: Any, job_id: int) -> None:
-        stdout = out.file
-        if as_json:
-            out.file = sys.stderr
         try:
-            _follow(store, job_id)
+            _follow(store, job_id, console=err if as_json else out)
         except typer.Exit as stop:
             if stop.exit_code != 1:  # Ctrl-C (130) ends the command; the job stays resumable
                 raise
-        finally:
-            out.file = stdout
 
     return follow
 

@@ -481,12 +481,15 @@ class Store:
             counts[row["status"]] = row["n"]
         return counts
 
-    def best_trials(self, job_id: int, k: int = 1, direction: str = "max") -> list[Trial]:
+    def best_trials(self, job_id: int, k: int = 1, direction: str = "max",
+                    fingerprints: list[str] | None = None) -> list[Trial]:
+        """The ``k`` best succeeded trials, best first; only those of ``fingerprints`` when given."""
         order = "DESC" if direction == "max" else "ASC"
+        among = f" AND fingerprint IN ({', '.join('?' * len(fingerprints))})" if fingerprints is not None else ""
         return self._trials(
             "SELECT * FROM trials WHERE job_id = ? AND status = 'succeeded' AND reward IS NOT NULL"
-            f" ORDER BY reward {order}, number LIMIT ?",
-            (job_id, k),
+            f"{among} ORDER BY reward {order}, number LIMIT ?",
+            (job_id, *(fingerprints or []), k),
         )
 
     def history(self, job_id: int) -> list[tuple[int, str, Trial]]:

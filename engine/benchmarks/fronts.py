@@ -10,6 +10,7 @@ it found every architecture of the true front.
 
 from __future__ import annotations
 
+import dataclasses
 import statistics
 from dataclasses import dataclass
 
@@ -58,7 +59,7 @@ def table_box(table: TabularBenchmark) -> Box:
               (max(objective) - min(objective)) or 1.0)
     front = [box.point(table.values[key], objective) for key, objective in table.objectives[column].items()
              if key in table.values]
-    return Box(**{**box.__dict__, "optimum": hypervolume_2d(front) or 1.0})
+    return dataclasses.replace(box, optimum=hypervolume_2d(front) or 1.0)
 
 
 def run_hypervolume(box: Box, run: SearchRun, budget: int) -> float:

@@ -74,8 +74,11 @@ def check_trainer(spec: JobSpec) -> None:
 
 
 def check_strategy(spec: JobSpec) -> None:
-    """A strategy that needs more of the job than its options (a pre-screen's proxy, space and data)."""
-    if spec.strategy.name == "prescreen":
+    """A strategy that needs more of the job than its options: one that needs a proxy scorer (``needs_scorer``,
+    the pre-screen) has its proxy, space and data table checked, as the runner will build its scorer."""
+    from nasapp.engine.strategies import STRATEGIES
+
+    if getattr(STRATEGIES.get(spec.strategy.name).make, "needs_scorer", False):
         from nasapp.engine.proxies.job_scorer import job_scorer
 
         job_scorer(spec)  # checks the proxy, the space and the data table; loads nothing yet

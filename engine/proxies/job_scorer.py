@@ -6,6 +6,7 @@ imports torch into its runner.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
@@ -29,14 +30,12 @@ def job_scorer(spec: Any) -> Scorer:
                           " with the space's model builder (a custom space's trainer builds its own models)")
     if spec.data is None:
         raise NasappError("strategy.name = \"prescreen\" needs a [data] table: the proxy runs on one batch of it")
-    batch: list[Any] = []
+    first_batch = functools.cache(lambda: _first_batch(spec))  # loaded on the first call, once
 
     def score(archs: list[Any]) -> list[float]:
         from nasapp.engine.proxies.scoring import score_archs
 
-        if not batch:
-            batch.append(_first_batch(spec))
-        inputs, targets, num_classes = batch[0]
+        inputs, targets, num_classes = first_batch()
         return score_archs(spec.space.prebuilt, archs, proxy, tuple(inputs.shape[1:]), num_classes, spec.seed,
                            batch=(inputs, targets), scale=spec.space.scale.model_dump())
 

@@ -57,11 +57,14 @@ def stage2_summary(store: Store, child: Job, direction: str) -> dict[str, Any]:
 
     options = child.spec["strategy"]
     parent_id = options.get("source_job")
+    trials = store.trials(child.id)
     search: dict[str | None, Any] = {}
-    for trial in store.best_trials(parent_id, 10**9, direction) if parent_id else []:
+    models = sorted({t.fingerprint for t in trials if t.fingerprint is not None})
+    every = 2**31  # all the search's trials of these models (the fingerprint filter bounds them)
+    for trial in store.best_trials(parent_id, every, direction, models) if parent_id else []:
         search.setdefault(trial.fingerprint, trial)  # best first: a model trained twice keeps its best reward
     rows = []
-    for trial in store.trials(child.id):
+    for trial in trials:
         found = search.get(trial.fingerprint)
         rows.append({"stage2_trial": trial.number, "search_trial": found.number if found else None,
                      "search_reward": found.reward if found else None, "stage2_reward": trial.reward,

@@ -25,18 +25,15 @@ def variance_summary(store: Store, job_id: int, metric: str, copies: int, max_cv
     """The figures of the copies job ``job_id`` (see the module docstring) as a JSON-ready dict. ``settings``:
     the job's proxy settings (``[trainer]`` and ``data_fraction``), which the advice refers to."""
     trials = store.trials(job_id)
-    measured = trials[-1].arch if trials else None
-    for trial in reversed(trials):  # the architecture copied last is the one measured (earlier ones failed)
-        if trial.arch is not None:
-            measured = trial.arch
-            break
-    same = [t for t in trials if t.arch == measured]
+    last = trials[-1] if trials else None  # the model copied last is the one measured (earlier ones failed)
+    same = [t for t in trials if t.fingerprint == last.fingerprint] if last else []
     succeeded = [t for t in same if t.status == "succeeded" and metric in t.metrics]
     scores = [float(t.metrics[metric]) for t in succeeded]
     noise = [_curve_noise(store, t.id, metric) for t in succeeded]
     summary: dict[str, Any] = {
-        "job": job_id, "metric": metric, "arch": measured, "copies": copies, "succeeded": len(succeeded),
-        "failed": len(same) - len(succeeded), "resampled": len({t.fingerprint for t in trials}) - 1,
+        "job": job_id, "metric": metric, "arch": last.arch if last else None, "copies": copies,
+        "succeeded": len(succeeded), "failed": len(same) - len(succeeded),
+        "resampled": max(0, len({t.fingerprint for t in trials}) - 1),
         "scores": scores, "mean": statistics.fmean(scores) if scores else None,
         "std": statistics.stdev(scores) if len(scores) > 1 else None,
         "cv": _cv(scores), "curve_noise": statistics.median(noise) if noise else None,

@@ -14,8 +14,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from nasapp.engine.strategies.base import Strategy, StrategyEntry, StrategyOptions, TrialOutcome
-
-_SAMPLE_TRIES = 100
+from nasapp.engine.strategies.random_search import RandomSearch
 
 
 class CopiesOptions(StrategyOptions):
@@ -35,7 +34,8 @@ class Copies(Strategy):
         super().__init__(space, seed, options or CopiesOptions())
         given = self.options.arch
         self.current = space.canonical(given) if given is not None else space.sample(self.rng)
-        self.tried = {space.fingerprint(self.current)}
+        self.resamples = RandomSearch(space, int(self.rng.integers(2**31)))  # draws no model twice
+        self.resamples.seen.add(space.fingerprint(self.current))
 
     def propose(self) -> Any:
         return self.current
@@ -46,15 +46,7 @@ class Copies(Strategy):
     def tell(self, outcome: TrialOutcome) -> None:
         if (outcome.state == "failed" and outcome.reason in self.options.resample_on
                 and self.space.fingerprint(outcome.arch) == self.space.fingerprint(self.current)):
-            self.current = self._untried()
-
-    def _untried(self) -> Any:
-        for _ in range(_SAMPLE_TRIES):
-            arch = self.space.sample(self.rng)
-            if self.space.fingerprint(arch) not in self.tried:
-                break
-        self.tried.add(self.space.fingerprint(arch))
-        return arch
+            self.current = self.resamples.propose()
 
 
 ENTRY = StrategyEntry("copies", "the same architecture in every trial (its own seed each), resampled when it"
