@@ -444,7 +444,8 @@ def strategies(as_json: JsonOption = False) -> None:
     _print_plugins(["strategy"], as_json)
 
 
-proxy_app = typer.Typer(help="Proxy-task design tools: how noisy a proxy task is, before a search relies on it.",
+proxy_app = typer.Typer(help="Proxy-task design tools: how noisy a proxy task is (variance) and which models to"
+                        " judge proxies against (select), before a search relies on a proxy.",
                         rich_markup_mode=None)
 app.add_typer(proxy_app, name="proxy")
 
@@ -473,6 +474,36 @@ def proxy_variance(
 
     store = _store(db, create=True)
     variance_command(job_file, copies, resume, max_cv, as_json, store, _quiet_follow(as_json), out)
+
+
+@proxy_app.command("select")
+def proxy_select(
+    job_file: Annotated[Path | None, typer.Argument(help="The job file whose space, data and trainer to use.")]
+    = None,
+    begin: Annotated[int, typer.Option(help="Models sampled for the first round.")] = 30,
+    end: Annotated[int, typer.Option(help="Models left after the last round; they train to full training.")] = 10,
+    drop: Annotated[int, typer.Option(help="Models dropped after each round.")] = 5,
+    full_steps: Annotated[int | None, typer.Option(
+        help="Steps of full training (default: the job's trainer.schedule_steps, else its trainer.steps).")] = None,
+    resume: Annotated[str | None, typer.Option(
+        help="Continue the run with this id (after a crash or Ctrl-C) instead of starting one.")] = None,
+    as_json: JsonOption = False,
+    db: DbOption = None,
+) -> None:
+    """Pick the correlation-candidate models a proxy task is judged against. Samples --begin models of the
+    job's space, trains them to 1/30 of full training, then 1/25, 1/20, ... (each round continuing from the
+    last one's checkpoints), dropping after each round the --drop models that add least to the spread of
+    accuracy (and latency, when the job measures it), until --end are left; those train to full training.
+    Stops after the first round when more than 20% of the sampled models failed, saying why. Each round is
+    a job in the store (`<job>-select<RUN>-r<K>`).
+
+    Example: nasapp proxy select examples/mnasnet-digits.toml --begin 12 --end 6 --drop 2 --full-steps 600
+    """
+    from nasapp.app.proxy_select import select_command
+
+    store = _store(db, create=True)
+    select_command(job_file, begin, end, drop, full_steps, resume, as_json, store, _quiet_follow(as_json), out,
+                   err if as_json else out)
 
 
 @app.command()

@@ -19,12 +19,12 @@ from typing import Any
 import sqlite_utils
 
 from nasapp.store.migrations import MIGRATIONS, migrate, schema_version
-from nasapp.store.records import JOB_COLUMNS, TRIAL_COLUMNS, Job, Trial
+from nasapp.store.records import JOB_COLUMNS, TOOL_RUN_COLUMNS, TRIAL_COLUMNS, Job, ToolRun, Trial
 
 FINISHED = ("succeeded", "failed", "pruned")
 # skipped: rejected before training (its predicted latency was far over target); not part of the budget
 TRIAL_STATES = ("queued", "running", "succeeded", "failed", "pruned", "cancelled", "skipped")
-_JSON_COLUMNS = {"spec", "space", "arch", "metrics", "values", "args"}
+_JSON_COLUMNS = {"spec", "space", "arch", "metrics", "values", "args", "settings", "state"}
 
 
 def nasapp_home() -> Path:
@@ -423,6 +423,23 @@ class Store:
             fields[key] = _json(fields[key])
         fields["updated_at"] = time.time()
         self._update("jobs", job_id, fields)
+
+    # ---- tool runs ---------------------------------------------------------------------------------
+    def create_tool_run(self, kind: str, name: str, settings: dict[str, Any]) -> int:
+        now = time.time()
+        row = {"kind": kind, "name": name, "status": "running", "settings": _json(settings), "state": _json({}),
+               "created_at": now, "updated_at": now}
+        return self._insert("tool_runs", row)
+
+    def tool_run(self, run_id: int) -> ToolRun | None:
+        row = self._one("SELECT * FROM tool_runs WHERE id = ?", (run_id,))
+        return ToolRun(**{k: row[k] for k in TOOL_RUN_COLUMNS}) if row else None
+
+    def update_tool_run(self, run_id: int, **fields: Any) -> None:
+        for key in _JSON_COLUMNS & fields.keys():
+            fields[key] = _json(fields[key])
+        fields["updated_at"] = time.time()
+        self._update("tool_runs", run_id, fields)
 
     # ---- trials --------------------------------------------------------------------------------
     def add_trial(self, job_id: int, number: int, arch: Any, fingerprint: str, ask_seq: int) -> int:

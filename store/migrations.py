@@ -80,6 +80,21 @@ MIGRATIONS: list[str] = [
     ALTER TABLE jobs ADD COLUMN heartbeat_at REAL;
     ALTER TABLE commands ADD COLUMN runner_token TEXT;
     """,
+    # 3: runs of the tools made of several jobs (`nasapp proxy select`: one job per round). A run's settings
+    # and its state (the ids of its jobs so far) are JSON; its jobs are ordinary jobs.
+    """
+    CREATE TABLE tool_runs (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        kind TEXT NOT NULL,
+        name TEXT NOT NULL,
+        status TEXT NOT NULL,
+        settings TEXT NOT NULL,
+        state TEXT NOT NULL,
+        message TEXT,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL
+    );
+    """,
 ]
 
 

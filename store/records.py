@@ -59,5 +59,21 @@ class Trial:
         return self.reward if name == "reward" else self.metrics.get(name)
 
 
+@dataclass(frozen=True)
+class ToolRun:
+    """A run of a tool made of several jobs (``kind`` "select": `nasapp proxy select`, one job per round)."""
+
+    id: int
+    kind: str
+    name: str
+    status: str  # "running" (also after a crash: resumable), "finished" or "aborted"
+    settings: dict[str, Any]
+    state: dict[str, Any]
+    message: str | None
+    created_at: float
+    updated_at: float
+
+
 JOB_COLUMNS = tuple(Job.__dataclass_fields__)
+TOOL_RUN_COLUMNS = tuple(ToolRun.__dataclass_fields__)
 TRIAL_COLUMNS = tuple(Trial.__dataclass_fields__)

@@ -10,6 +10,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+CHECKPOINT_FILE = "checkpoint.pt"  # in the trial folder: what a training cycle saves for the next to continue
+
 _UNLOADED = object()
 
 
@@ -60,7 +62,7 @@ class TrialContext:
     @property
     def checkpoint_path(self) -> Path:
         """Where a trainer saves the checkpoint of this trial's training cycle."""
-        return self.workdir / "checkpoint.pt"
+        return self.workdir / CHECKPOINT_FILE
 
     @property
     def data(self) -> Any:

@@ -17,6 +17,7 @@ from typing import Any
 
 from nasapp.engine.early_stopping import EarlyStoppingRule, make_rule
 from nasapp.engine.errors import NasappError, TrialFailed
+from nasapp.engine.execution.context import CHECKPOINT_FILE
 from nasapp.engine.execution.executor import Executor
 from nasapp.engine.execution.executors import EXECUTORS
 from nasapp.engine.execution.latency_stage import LatencyStage
@@ -117,6 +118,7 @@ class Runner:
         self._last_command_poll = 0.0
         self.executor: Executor | None = None
         self.latency: LatencyStage | None = None
+        self.checkpoints: dict[str, Any] = {}  # fingerprint -> checkpoint to continue from (trainer.continue_from)
         self.token: str | None = None  # this runner's lock token, once claimed
         self._lost = False
         self._last_heartbeat = 0.0
@@ -188,6 +190,7 @@ class Runner:
             measured = [(t.arch, t.metrics["latency_ms"]) for t in self.store.trials(self.job_id, "succeeded")
                         if "latency_ms" in t.metrics]
             self.latency = LatencyStage.for_job(self.spec, self.space, job_dir, measured)
+            self.checkpoints = self._checkpoints_to_continue()
             slots = executor.start()
             self.store.add_event(self.job_id, f"{len(slots)} workers on {', '.join(slots)}")
             return self._loop()
@@ -293,11 +296,26 @@ class Runner:
 
     def _trial_message(self, trial: RunningTrial) -> dict[str, Any]:
         workdir = self.store.trial_dir(self.job_id, trial.number)
+        resume_from = self.checkpoints.get(self.space.fingerprint(trial.arch))
         return {
             **self.job_settings, "trial_id": trial.id, "number": trial.number, "arch": trial.arch,
             "seed": self.spec.seed * 100_003 + trial.number, "workdir": str(workdir),
-            "log": str(workdir / "trial.log"),
+            "log": str(workdir / "trial.log"), "resume_from": str(resume_from) if resume_from else None,
         }
+
+    def _checkpoints_to_continue(self) -> dict[str, Any]:
+        """``trainer.continue_from``: fingerprint -> the checkpoint its succeeded trial in that job saved."""
+        source = self.spec.trainer.continue_from
+        if source is None:
+            return {}
+        if self.store.job(source) is None:
+            raise NasappError(f"trainer.continue_from = {source}: there is no job {source} in {self.store.path}")
+        found = {}
+        for trial in self.store.trials(source, "succeeded"):
+            path = self.store.trial_dir(source, trial.number) / CHECKPOINT_FILE
+            if path.is_file() and trial.fingerprint is not None:
+                found[trial.fingerprint] = path
+        return found
 
     # ---- events from the executor ----------------------------------------------------------------
     def _handle(self, event: dict[str, Any]) -> None:

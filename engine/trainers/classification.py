@@ -190,6 +190,7 @@ def _attempt(arch: Any, ctx: TrialContext, settings: Settings, started: float) -
         "steps": done,
         "best_accuracy": best,
         **zero_cost,
+        **({"continued_from_step": start} if ctx.resume_from is not None else {}),
     }
 
 

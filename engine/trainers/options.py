@@ -50,6 +50,9 @@ class TrainerSpec(ProxySettings):
     prebuilt: str | None = None
     ref: str | None = None
     command: list[str] | None = None
+    # a job id: each trial continues from the checkpoint of the same architecture in that job (a succeeded
+    # trial that saved one with trainer.checkpoint = true), and starts over where it has none
+    continue_from: int | None = Field(None, ge=1)
 
     @model_validator(mode="after")
     def _one_kind(self) -> TrainerSpec:
