@@ -444,8 +444,9 @@ def strategies(as_json: JsonOption = False) -> None:
     _print_plugins(["strategy"], as_json)
 
 
-proxy_app = typer.Typer(help="Proxy-task design tools: how noisy a proxy task is (variance) and which models to"
-                        " judge proxies against (select), before a search relies on a proxy.",
+proxy_app = typer.Typer(help="Proxy-task design tools: how noisy a proxy task is (variance), which models to judge"
+                        " proxies against (select), and the cheapest proxy that ranks them as full training"
+                        " does (search).",
                         rich_markup_mode=None)
 app.add_typer(proxy_app, name="proxy")
 
@@ -504,6 +505,61 @@ def proxy_select(
     store = _store(db, create=True)
     select_command(job_file, begin, end, drop, full_steps, resume, as_json, store, _quiet_follow(as_json), out,
                    err if as_json else out)
+
+
+@proxy_app.command("search")
+def proxy_search(
+    job_file: Annotated[Path | None, typer.Argument(help="The job file whose proxy settings to start from.")]
+    = None,
+    models: Annotated[str | None, typer.Option(
+        help="The finished `nasapp proxy select` run whose models and full-training scores to rank.")] = None,
+    steps: Annotated[str | None, typer.Option(
+        help="Candidate lengths, comma-separated (default: the job's trainer.steps); each is the length its"
+             " learning-rate schedule spans, and a candidate may stop earlier.")] = None,
+    data_fraction: Annotated[str | None, typer.Option(
+        help="Candidate shares of the training data, comma-separated (default: the job's).")] = None,
+    scale: Annotated[str | None, typer.Option(
+        help="Candidate model sizes: multipliers on the job's width and depth, comma-separated (default 1).")]
+    = None,
+    target: Annotated[float, typer.Option(help="Kendall rank correlation with full training to reach.")] = 0.65,
+    max_p: Annotated[float, typer.Option(help="Largest p-value of that correlation that counts.")] = 0.05,
+    time_limit: Annotated[float | None, typer.Option(
+        help="Seconds of training a candidate may spend before it stops (default: no limit).")] = None,
+    checks: Annotated[int, typer.Option(
+        help="Chunks a candidate trains in; the correlation is judged after each.")] = 4,
+    resume: Annotated[str | None, typer.Option(
+        help="Continue the run with this id (after a crash or Ctrl-C) instead of starting one.")] = None,
+    as_json: JsonOption = False,
+    db: DbOption = None,
+) -> None:
+    """Find the cheapest proxy task that ranks models as full training does. Every candidate (each
+    combination of --steps, --data-fraction and --scale) trains the models of a `proxy select` run, in
+    --checks chunks that continue from one another; after each chunk the Kendall rank correlation between
+    their scores and their full-training scores is computed at every evaluation step. A candidate stops when
+    the correlation reaches --target with p <= --max-p, when --time-limit passes, or when its steps are done.
+    Prints each candidate's correlation over steps, median score, training time and cost as a share of full
+    training, then the job-file lines of the cheapest candidate that met the target.
+
+    Example: nasapp proxy search examples/mnasnet-digits.toml --models 1 --steps 200,600 --scale 0.5,1
+    """
+    from nasapp.app.proxy_search import search_command
+
+    grid = {"steps": _numbers(steps, int, "--steps"), "data_fraction": _numbers(data_fraction, float,
+                                                                                "--data-fraction"),
+            "scale": _numbers(scale, float, "--scale")}
+    store = _store(db, create=True)
+    search_command(job_file, models, grid, target, max_p, time_limit, checks, resume, as_json, store,
+                   _quiet_follow(as_json), out, err if as_json else out)
+
+
+def _numbers(text: str | None, kind: type, option: str) -> list[Any]:
+    """A comma-separated list of numbers from the command line (empty when the option was not given)."""
+    if text is None:
+        return []
+    try:
+        return [kind(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise NasappError(f"{option} {text!r}: give numbers separated by commas, e.g. 100,200") from None
 
 
 @app.command()

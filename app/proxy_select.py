@@ -11,7 +11,6 @@ unfinished one and goes on.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from nasapp.app.formatting import json_document, plain
+from nasapp.app.tool_runs import follow_to_end, resumed_tool_run, run_job
 from nasapp.engine.errors import NasappError
 from nasapp.engine.results.selection import (
     DENOMINATORS,
@@ -36,8 +36,10 @@ KIND = "select"
 def select_command(job_file: Path | None, begin: int, end: int, drop: int, full_steps: int | None,
                    resume: str | None, as_json: bool, store: Any, follow: Callable[[Any, int], None],
                    out: Console, progress: Console) -> None:
-    run_id = _resumed(store, resume) if resume is not None else _created(store, job_file, begin, end, drop,
-                                                                        full_steps)
+    if resume is not None:
+        run_id = resumed_tool_run(store, resume, KIND, "proxy select")
+    else:
+        run_id = _created(store, job_file, begin, end, drop, full_steps)
     run = store.tool_run(run_id)
     if run.status == "running":
         _run_rounds(store, run_id, follow, progress)
@@ -66,13 +68,6 @@ def _created(store: Any, job_file: Path | None, begin: int, end: int, drop: int,
     return int(store.create_tool_run(KIND, f"{spec.name}-select", settings))
 
 
-def _resumed(store: Any, ref: str) -> int:
-    run = store.tool_run(int(ref)) if ref.isascii() and ref.isdigit() and int(ref) < 2**63 else None
-    if run is None or run.kind != KIND:
-        raise NasappError(f"no proxy select run {ref!r} in {store.path} (give the run id it printed)")
-    return int(run.id)
-
-
 def _run_rounds(store: Any, run_id: int, follow: Callable[[Any, int], None], progress: Console) -> None:
     run = store.tool_run(run_id)
     settings = run.settings
@@ -92,7 +87,7 @@ def _run_rounds(store: Any, run_id: int, follow: Callable[[Any, int], None], pro
             progress.print(plain(f"proxy select run {run_id}, round {index + 1} of {len(steps)}: training"
                                  f" {store.job(job_id).max_trials} models to {round_steps} steps ({share}"
                                  f" training) as job {job_id}"))
-            follow(store, job_id)
+            follow_to_end(store, job_id, follow)
         previous = round_summary(store, job_id, metric)
         if index == 0:
             why = first_round_failures(previous, settings["begin"])
@@ -113,22 +108,11 @@ def _next_archs(previous: dict[str, dict[str, Any]], settings: dict[str, Any], i
 
 def _round_job(store: Any, run: Any, index: int, archs: list[Any] | None, continue_from: int | None) -> int:
     """Round ``index``'s job (made now, or found by its name after a crash right after making it)."""
-    from nasapp.engine.jobs.spec import parse_job
-    from nasapp.engine.jobs.validation import create_job, validate_job
-
-    name = f"{run.settings['spec']['name']}-select{run.id}-r{index + 1}"
-    found = store.find_job(name)
-    if found is not None and found.name == name:
-        return int(found.id)
-    raw = copy.deepcopy(run.settings["spec"])
-    raw["name"] = name
-    raw["strategy"] = {"name": "random"} if archs is None else {"name": "given", "archs": archs}
-    raw["early_stopping"] = {"rule": "none"}
-    raw["search"]["max_trials"] = run.settings["begin"] if archs is None else len(archs)
-    raw["search"]["max_failure_rate"] = 1.0  # the first round's failures are judged by the tool, not the runner
-    raw["trainer"].update(steps=run.settings["steps"][index], schedule_steps=run.settings["full_steps"],
-                          checkpoint=True, continue_from=continue_from)
-    return int(create_job(store, validate_job(parse_job(raw, source=f"proxy select run {run.id}"))))
+    settings = run.settings
+    trainer = {"steps": settings["steps"][index], "schedule_steps": settings["full_steps"], "checkpoint": True,
+               "continue_from": continue_from}
+    return run_job(store, settings["spec"], f"{settings['spec']['name']}-select{run.id}-r{index + 1}", archs,
+                   settings["begin"], trainer, source=f"proxy select run {run.id}")
 
 
 def _print(out: Console, s: dict[str, Any]) -> None:
