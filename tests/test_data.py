@@ -47,6 +47,19 @@ def image_folder(tmp_path: Path) -> Path:
     return root
 
 
+def test_hard_digits_are_32x32_deterministic_from_their_seed_and_unlike_the_digits() -> None:
+    a = load_dataset({"kind": "hard-digits"}, seed=0)
+    b = load_dataset({"kind": "hard-digits"}, seed=0)
+    other = load_dataset({"kind": "hard-digits", "seed": 1}, seed=0)
+    assert a.input_shape == (1, 32, 32) and a.num_classes == 10 and a.kind == "hard-digits"
+    assert np.array_equal(a.x_train, b.x_train) and not np.array_equal(a.x_train, other.x_train)
+    assert a.x_train.min() >= 0.0 and a.x_train.max() <= 1.0 and len(a.y_train) + len(a.y_val) == 1797
+    # noise and distractors: the background is far from the plain digits' zeros
+    assert (a.x_train < 0.01).mean() < 0.5  # noise clipped at 0 leaves about 40% of the pixels at 0
+    small = load_dataset({"kind": "hard-digits", "size": 16, "copies": 2}, seed=0)
+    assert small.input_shape == (1, 16, 16) and len(small.y_train) + len(small.y_val) == 2 * 1797
+
+
 def test_digits_are_8x8_images_in_unit_range() -> None:
     ds = load_dataset({"kind": "digits", "path": None}, seed=0)
     _check_consistent(ds)

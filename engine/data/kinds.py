@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
+from pydantic import Field
 
 from nasapp.engine.data.options import DataSpec, FileData
 from nasapp.engine.registry import Registry
@@ -28,6 +29,16 @@ class DataKind:
 
 class DigitsData(DataSpec):
     kind: Literal["digits"] = "digits"
+
+
+class HardDigitsData(DataSpec):
+    """The digits made harder: 32x32, rotated, shifted, scaled, with distractor strokes and noise (offline)."""
+
+    kind: Literal["hard-digits"] = "hard-digits"
+    seed: int = Field(0, ge=0)  # the distortions' seed: the same data set for every job that keeps it
+    size: int = Field(32, ge=16, le=128)
+    copies: int = Field(1, ge=1, le=10)  # distorted versions of each digit (>1: copies straddle the split)
+    noise: float = Field(0.1, ge=0, le=1)  # the Gaussian noise's standard deviation
 
 
 class NpzData(FileData):
@@ -51,6 +62,12 @@ def _digits(spec: DigitsData) -> tuple[np.ndarray, np.ndarray]:
     return load_digits_arrays()
 
 
+def _hard_digits(spec: HardDigitsData) -> tuple[np.ndarray, np.ndarray]:
+    from nasapp.engine.data.hard_digits import make_hard_digits
+
+    return make_hard_digits(spec.seed, spec.size, spec.copies, spec.noise)
+
+
 def _npz(spec: NpzData) -> tuple[np.ndarray, np.ndarray]:
     from nasapp.engine.data.loaders import existing_path, load_npz
 
@@ -72,6 +89,9 @@ def _csv(spec: CsvData) -> tuple[np.ndarray, np.ndarray]:
 DATA_KINDS: Registry[DataKind] = Registry("data kind", "data.kind", default="digits")
 DATA_KINDS.register(DataKind("digits", "scikit-learn's bundled 8x8 digits (1x8x8 images, 10 classes)",
                              DigitsData, _digits))
+DATA_KINDS.register(DataKind("hard-digits", "the digits made harder, offline: 1x32x32, rotated, shifted, scaled,"
+                             " distractor strokes, noise (deterministic from data.seed)", HardDigitsData,
+                             _hard_digits))
 DATA_KINDS.register(DataKind("npz", "arrays x and y in a .npz file (tabular or images)", NpzData, _npz))
 DATA_KINDS.register(DataKind("imagefolder", "one sub-folder of PNG/JPEG images per class", ImageFolderData,
                              _imagefolder))
