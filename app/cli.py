@@ -326,17 +326,23 @@ def show(
     db: DbOption = None,
 ) -> None:
     """A job's summary and its best trials."""
+    from nasapp.engine.results.stage2 import stage2_line, stage2_runs
     from nasapp.engine.results.summary import summarize
 
     if top < 0:
         raise NasappError(f"--top {top}: give 0 or more (how many of the best trials to list)")
     store = _store(db)
-    summary = summarize(store, _job(store, job), best_k=max(1, min(top, MAX_TOP)))
+    found = _job(store, job)
+    summary = summarize(store, found, best_k=max(1, min(top, MAX_TOP)))
     summary["top"] = summary["top"][:top]
+    summary["stage2_jobs"] = [child.id for child in stage2_runs(store, found.id)]
     if as_json:
         out.print(json_document(summary), markup=False)
         return
     _print_outcome(summary)
+    line = stage2_line(store, found.id, summary["reward"]["direction"])
+    if line:
+        out.print(plain(f"{line} (nasapp stage2 --resume {summary['stage2_jobs'][-1]} for the models)"))
     if summary["top"]:
         metric = summary["reward"]["metric"]
         table = Table("trial", "reward", metric, "architecture", box=None)

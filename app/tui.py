@@ -101,8 +101,8 @@ class NasApp(App):
                 yield SystemCommand(binding.description, f"key {self.get_key_display(binding)}",
                                     lambda node=active.node, action=binding.action: self._run_on(node, action))
             else:
-                text = f"{binding.description}: not available yet"
-                yield SystemCommand(f"{binding.description} (not available yet)", binding.tooltip or text,
+                text = f"{binding.description}: not available now"
+                yield SystemCommand(f"{binding.description} (not available now)", binding.tooltip or text,
                                     lambda text=text: self.notify(text, severity="warning"))
 
     def _run_on(self, node: object, action: str) -> None:

@@ -36,6 +36,11 @@ def test_the_best_models_are_retrained_and_their_ranks_compared(searched):
     assert [m["stage2_reward"] for m in summary["models"]] == [m["search_reward"] for m in summary["models"]]
     assert summary["kendall_tau"] == pytest.approx(1.0)
 
+    shown = nasapp_cli("show", "1", "--db", str(searched), check=True).stdout
+    assert f"stage 2: job {summary['job']} · 3/3 retrained · Kendall tau 1.00" in shown
+    shown = json.loads(nasapp_cli("show", "1", "--db", str(searched), "--json", check=True).stdout)
+    assert shown["stage2_jobs"] == [summary["job"]]
+
     again = nasapp_cli("stage2", "--resume", str(summary["job"]), "--db", str(searched), "--json", check=True)
     assert json.loads(again.stdout)["models"] == summary["models"] and len(store.trials(summary["job"])) == 3
 

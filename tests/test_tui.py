@@ -335,21 +335,6 @@ async def test_zoom_and_chart_switch_make_room_on_a_small_terminal(real_store, t
 
 
 @run_async
-async def test_stage2_is_shown_disabled_as_not_available_yet(real_store, tmp_path):
-    app = make_app(real_store, tmp_path)
-    async with app.run_test(size=(200, 40)) as pilot:
-        await open_job_screen(app, pilot)
-        binding = app.screen.active_bindings["t"]
-        assert binding.binding.description == "Stage 2" and binding.enabled is False
-        assert "not available yet" in binding.tooltip
-        footer_keys = [k for k in app.screen.query("FooterKey") if k.action == "stage2"]
-        assert footer_keys and footer_keys[0].has_class("-disabled")
-        await pilot.press("question_mark")
-        await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
-        assert "Stage 2 (not available yet)" in app.screen.query_one("#help-text").source
-
-
-@run_async
 async def test_export_the_selected_trial_and_the_best_k_to_onnx(store_copy, tmp_path):
     app = make_app(store_copy, tmp_path)
     store = Store(store_copy)
@@ -467,7 +452,7 @@ async def test_command_palette_finds_screens_jobs_and_actions(real_store, tmp_pa
         await wait_for(pilot, lambda: isinstance(app.screen, JobScreen), what="job screen from the palette")
         assert app.screen.job_id == 2
         job_titles = [c.title for c in app.get_system_commands(app.screen)]
-        assert "Export best K" in job_titles and "Stage 2 (not available yet)" in job_titles
+        assert "Export best K" in job_titles and "Stage 2" in job_titles
         await pilot.press("ctrl+p")
         await pilot.pause()
         await pilot.press(*"trials/log")
@@ -534,6 +519,30 @@ class RecordingApp(NasApp):
     def watch_launch(self, process: subprocess.Popen, log: Path, what: str) -> None:
         self.started.append(process)
         super().watch_launch(process, log, what)
+
+
+@run_async
+async def test_stage2_retrains_the_best_k_in_the_background_and_the_header_follows_it(store_copy, tmp_path,
+                                                                                      monkeypatch):
+    monkeypatch.setenv("NASAPP_NO_TORCH", "1")  # the stage-2 process the dashboard launches inherits it
+    app = RecordingApp(store_copy, refresh_s=0.2, export_root=tmp_path / "exports")
+    try:
+        async with app.run_test(size=(120, 36)) as pilot:
+            app.open_job(2)  # the toy search
+            await wait_for(pilot, lambda: isinstance(app.screen, JobScreen) and app.screen.model is not None)
+            screen = app.screen
+            assert app.screen.active_bindings["t"].enabled
+            await pilot.press("t")
+            await wait_for(pilot, lambda: isinstance(app.screen, PromptScreen), what="the K prompt")
+            await pilot.press("backspace", "backspace", "3", "enter")
+            await wait_for(pilot, lambda: app.started, what="stage 2 launched")
+            assert app.started[0].wait(timeout=120) == 0
+            header = lambda: str(screen.query_one("#summary").render())  # noqa: E731
+            await wait_for(pilot, lambda: "3/3 retrained" in header(), timeout=30, what="the stage-2 line")
+            assert "stage 2: job 3" in header() and "Kendall tau 1.00" in header() and "finished" in header()
+    finally:
+        for launched in app.started:
+            stop_process(launched)
 
 
 @run_async

@@ -36,8 +36,7 @@ def key_table(screen: Screen) -> str:
             continue
         seen.add(binding.description)
         display = screen.app.get_key_display(binding)
-        state = "" if active.enabled else " (not available yet)" if binding.action == "stage2" \
-            else " (not available now)"
+        state = "" if active.enabled else " (not available now)"
         rows.append(f"| `{display}` | {binding.description}{state} |")
     return "| key | does |\n| --- | --- |\n" + "\n".join(rows) if rows else ""
 

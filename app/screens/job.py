@@ -24,7 +24,15 @@ from textual.widgets import ContentSwitcher, Footer, Header, Log, Static
 from nasapp.app.formatting import markup_safe as escape  # also makes control characters visible
 from nasapp.app.formatting import plain
 from nasapp.app.progress import format_duration
-from nasapp.app.screens.common import control_job, fmt_number, job_line, reward_summary, space_summary
+from nasapp.app.screens.common import (
+    control_job,
+    fmt_number,
+    job_line,
+    launch_detached,
+    launch_dir,
+    reward_summary,
+    space_summary,
+)
 from nasapp.app.trials_model import FILTERS, LATENCY_KEY, TrialsModel
 from nasapp.app.widgets import (
     Column,
@@ -38,6 +46,7 @@ from nasapp.app.widgets import (
 )
 from nasapp.engine.jobs.spec import job_spec
 from nasapp.engine.results.export import why_not_exportable
+from nasapp.engine.results.stage2 import stage2_line
 from nasapp.engine.rewards.pareto import metric_direction, metric_value, pareto_front
 from nasapp.store import Store
 from nasapp.store.queries import data_version, events_after
@@ -47,7 +56,6 @@ if TYPE_CHECKING:
     from nasapp.app.tui import NasApp
 
 CHART_THROTTLE_FROM = 1000  # trials: from here on the charts are re-plotted at most once per second
-STAGE2_AVAILABLE = False  # stage-2 retraining of the top N: not in the engine yet (the action shows disabled)
 ZOOMS = ("split", "table", "charts")
 
 
@@ -66,12 +74,13 @@ class JobSummary(Static):
     """Two lines about the job: name, status, strategy, reward, space, budget; progress, best, time, ETA."""
 
     DEFAULT_CSS = """
-    JobSummary { height: auto; max-height: 4; padding: 0 1; background: $boost; }
+    JobSummary { height: auto; max-height: 5; padding: 0 1; background: $boost; }
     """
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__("", id=id)
         self._space: tuple[int, str] | None = None  # (job id, its space summary): computed once
+        self.stage2: str | None = None  # the line on the job's stage 2 (set when the store changed)
 
     def show(self, job: Job, model: TrialsModel) -> None:
         if self._space is None or self._space[0] != job.id:
@@ -88,7 +97,8 @@ class JobSummary(Static):
                   f" best {fmt_number(line.best)} · time {format_duration(line.elapsed_s)} · ETA {eta}")
         if job.message:
             second += f" · {escape(job.message)}"
-        self.update(f"{first}\n{second}")
+        third = f"\n{escape(self.stage2)}" if self.stage2 else ""
+        self.update(f"{first}\n{second}{third}")
 
 
 class ChartsPanel(Horizontal):
@@ -311,7 +321,9 @@ class JobScreen(Screen):
 - **Events**: the job's log (**l** switches between trials and events).
 - **z** zooms: charts and table, table only, charts only.
 - **e** exports the highlighted trial to ONNX, **b** the best K (into `./nasapp-exports/job-N/`).
-- **t** stage-2 retraining of the top N: not available yet.
+- **t** stage 2: retrains the top K distinct models with full settings (`nasapp stage2 JOB --top K`, started
+  in the background); the header then shows its job, progress and Kendall's rank correlation between the
+  search's rewards and stage 2's.
 """
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("question_mark", "app.help", "Help"),
@@ -321,7 +333,7 @@ class JobScreen(Screen):
         Binding("s", "control('stop')", "Stop"),
         Binding("e", "export_selected", "Export"),
         Binding("b", "export_best", "Export best K"),
-        Binding("t", "stage2", "Stage 2", tooltip="Stage-2 retraining of the top N: not available yet"),
+        Binding("t", "stage2", "Stage 2", tooltip="Retrain the top K models with full settings (stage 2)"),
         Binding("f", "cycle_filter", "Filter"),
         Binding("o", "cycle_sort", "Sort"),
         Binding("O", "reverse_sort", "Reverse sort", show=False),
@@ -384,6 +396,7 @@ class JobScreen(Screen):
         if force or version != self._version:
             self._version = version
             self.job = store.job(self.job_id) or self.job
+            self.summary.stage2 = stage2_line(store, self.job_id, job_spec(self.job).reward.direction)
             if self.model.update(store) or force:
                 self.trials.refresh_rows()
                 self.charts.data_changed()
@@ -424,13 +437,25 @@ class JobScreen(Screen):
         self.add_class(f"-zoom-{new}")
 
     # ---- job control and export ------------------------------------------------------------------------
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "stage2":
-            return True if STAGE2_AVAILABLE else None  # None: shown, but disabled
-        return True
-
     def action_stage2(self) -> None:
-        self.notify("stage-2 retraining of the top N is not available yet", severity="warning")
+        def answered(value: str | None) -> None:
+            if not value or self.job is None:
+                return
+            if int(value) < 1:
+                self.notify("give 1 or more", severity="warning")
+                return
+            log = launch_dir(self.nas.store) / f"stage2-job-{self.job_id}.log"
+            process = launch_detached(["stage2", str(self.job_id), "--top", value, "--db",
+                                       str(self.nas.store.path)], log)
+            self.nas.watch_launch(process, log, f"stage 2 of job {self.job_id}")
+            self.notify(escape(f"stage 2 of job {self.job_id} started (pid {process.pid}): its progress shows in"
+                               f" this header and as job {self.job.name}-stage2. Output: {log}"), timeout=8)
+
+        if self.job is None or not self.nas.store.best_trials(self.job_id, 1, job_spec(self.job).reward.direction):
+            self.notify("no succeeded trial to retrain yet", severity="warning")
+            return
+        self.app.push_screen(PromptScreen("Stage 2: retrain the best K models with full settings: K =", "10",
+                                          restrict=r"[0-9]*"), answered)
 
     def action_control(self, command: str) -> None:
         if command == "stop":

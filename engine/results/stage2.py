@@ -51,6 +51,26 @@ def stage2_table(parent: Job, archs: list[Any], steps: int | None, data_fraction
     return raw
 
 
+def stage2_runs(store: Store, job_id: int) -> list[Job]:
+    """The stage-2 runs of the search ``job_id`` (its child jobs of strategy ``given``), oldest first."""
+    return [job for job in store.jobs() if job.spec.get("strategy", {}).get("name") == "given"
+            and job.spec["strategy"].get("source_job") == job_id]
+
+
+def stage2_line(store: Store, job_id: int, direction: str) -> str | None:
+    """One line on the search's newest stage-2 run: its job, how many models are retrained, Kendall's tau."""
+    runs = stage2_runs(store, job_id)
+    if not runs:
+        return None
+    child = store.job(runs[-1].id) or runs[-1]
+    summary = stage2_summary(store, child, direction)
+    done = sum(row["stage2_reward"] is not None for row in summary["models"])
+    tau = (f"Kendall tau {summary['kendall_tau']:.2f} (p {summary['p_value']:.2g})"
+           if summary["kendall_tau"] is not None else "no rank correlation yet")
+    more = f" (of {len(runs)} runs)" if len(runs) > 1 else ""
+    return f"stage 2: job {child.id}{more} · {done}/{child.max_trials} retrained · {tau} · {child.status}"
+
+
 def stage2_summary(store: Store, child: Job, direction: str) -> dict[str, Any]:
     """Per model: its search reward and stage-2 reward and ranks, and Kendall's tau (with its p-value)."""
     from scipy.stats import kendalltau
