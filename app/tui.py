@@ -24,6 +24,7 @@ from nasapp.app.screens.help import HelpScreen
 from nasapp.app.screens.job import JobScreen
 from nasapp.app.screens.jobs import JobsScreen
 from nasapp.app.screens.new_job import NewJobScreen
+from nasapp.app.screens.proxy import ProxyScreen
 from nasapp.app.screens.trial import TrialScreen
 from nasapp.store import Store
 
@@ -72,6 +73,10 @@ class NasApp(App):
         while len(self.screen_stack) > 2:
             self.pop_screen()
 
+    def action_proxy(self) -> None:
+        if not isinstance(self.screen, ProxyScreen):
+            self.push_screen(ProxyScreen())
+
     def action_new_job(self) -> None:
         if not isinstance(self.screen, NewJobScreen):
             self.push_screen(NewJobScreen(self.new_job_dirs))
@@ -85,6 +90,7 @@ class NasApp(App):
         yield from super().get_system_commands(screen)
         yield SystemCommand("Jobs screen", "Every job with its progress", self.action_jobs)
         yield SystemCommand("New job", "Pick a job file, adjust it, validate and launch", self.action_new_job)
+        yield SystemCommand("Proxy tools", "The runs of proxy variance, select and search", self.action_proxy)
         yield SystemCommand("Help", "What this screen shows and its keys", self.action_help)
         for job in self.store.jobs()[-50:]:
             yield SystemCommand(f"Open job {job.id} {markup_safe(job.name)}", f"status {job.status}",
@@ -94,7 +100,7 @@ class NasApp(App):
         for active in target.active_bindings.values():
             binding = active.binding
             if not binding.description or binding.system or binding.action.startswith("app.") \
-                    or binding.description in seen or binding.action in ("help", "quit", "new_job", "jobs"):
+                    or binding.description in seen or binding.action in ("help", "quit", "new_job", "jobs", "proxy"):
                 continue
             seen.add(binding.description)
             if active.enabled:

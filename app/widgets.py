@@ -509,6 +509,39 @@ class LearningCurve(Chart):
             plt.xticks(integer_ticks(min(steps), max(steps), max(2, cols // 12)))
 
 
+class SeriesChart(Chart):
+    """Named series, each a line (or points) in its own colour, named in the title: the copies of a proxy
+    variance run, the selected models of a proxy select run, a proxy search's correlation per candidate."""
+
+    COLORS = ("green", "cyan", "magenta", "yellow", "blue", "red", "white")
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self.series: dict[str, tuple[list[float], list[float]]] = {}
+        self.points = False
+
+    def set_data(self, series: dict[str, tuple[list[float], list[float]]], title: str, points: bool = False,
+                 empty: str = "no data yet") -> None:
+        self.series, self.points, self.empty_text = series, points, empty
+        self.has_data = any(xs for xs, _ in series.values())
+        names = [f"[{self.COLORS[i % len(self.COLORS)]}]{escape(name)}[/]" for i, name in enumerate(series)]
+        shown = " · ".join(names[:4]) + (f" · +{len(names) - 4} more" if len(names) > 4 else "")
+        self.set_title(f"{escape(title)}: {shown}" if names else escape(title))
+        self.refresh()
+
+    def draw(self, plt: Any, cols: int, rows: int) -> None:
+        for i, (xs, ys) in enumerate(self.series.values()):
+            color = self.COLORS[i % len(self.COLORS)]
+            pairs = [(x, y) for x, y in zip(xs, ys, strict=True) if y is not None and not math.isnan(y)]
+            if not pairs:
+                continue
+            px, py = [p[0] for p in pairs], [p[1] for p in pairs]
+            if self.points:
+                plt.scatter(px, py, marker="•", color=color)
+            else:
+                plt.plot(px, py, marker="braille", color=color)
+
+
 # ---- dialogs -----------------------------------------------------------------------------------------
 
 class ConfirmScreen(ModalScreen[bool]):

@@ -435,6 +435,10 @@ class Store:
         row = self._one("SELECT * FROM tool_runs WHERE id = ?", (run_id,))
         return ToolRun(**{k: row[k] for k in TOOL_RUN_COLUMNS}) if row else None
 
+    def tool_runs(self) -> list[ToolRun]:
+        return [ToolRun(**{k: row[k] for k in TOOL_RUN_COLUMNS})
+                for row in self._rows("SELECT * FROM tool_runs ORDER BY id")]
+
     def update_tool_run(self, run_id: int, **fields: Any) -> None:
         for key in _JSON_COLUMNS & fields.keys():
             fields[key] = _json(fields[key])

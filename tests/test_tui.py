@@ -32,6 +32,7 @@ from nasapp.app.screens.help import HelpScreen  # noqa: E402
 from nasapp.app.screens.job import ChartsPanel, JobScreen, TrialsPanel  # noqa: E402
 from nasapp.app.screens.jobs import JobsScreen  # noqa: E402
 from nasapp.app.screens.new_job import NewJobScreen, check_job, to_toml  # noqa: E402
+from nasapp.app.screens.proxy import ProxyScreen  # noqa: E402
 from nasapp.app.screens.trial import TrialScreen  # noqa: E402
 from nasapp.app.trials_model import TrialsModel  # noqa: E402
 from nasapp.app.tui import NasApp  # noqa: E402
@@ -41,6 +42,7 @@ from nasapp.app.widgets import (  # noqa: E402
     ParetoChart,
     PromptScreen,
     SearchCurve,
+    SeriesChart,
     VirtualTable,
     running_best,
     thin_points,
@@ -363,6 +365,47 @@ async def test_export_the_selected_trial_and_the_best_k_to_onnx(store_copy, tmp_
         await wait_for(pilot, lambda: all((out / f"trial-{n}" / "report.json").is_file() for n in best),
                        what="the best 2 exported")
         await wait_for(pilot, lambda: any("exported to" in n.message for n in app._notifications))
+
+
+# ---- the proxy screen ----------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def proxy_store(tmp_path_factory) -> Path:
+    """A store with a proxy select run (tool run 1), a proxy search run on it (2) and a variance run."""
+    folder = tmp_path_factory.mktemp("proxy-store")
+    db = folder / "nasapp.db"
+    job = toy_job(folder, trainer="cycles", max_trials=6)
+    for args in (("select", str(job), "--begin", "8", "--end", "6", "--drop", "1", "--full-steps", "300"),
+                 ("search", str(job), "--models", "1", "--steps", "40,120", "--checks", "4"),
+                 ("variance", str(job), "--copies", "3")):
+        nasapp_cli("proxy", *args, "--db", str(db), check=True, env=NO_TORCH)
+    return db
+
+
+@run_async
+async def test_the_proxy_screen_shows_each_tool_run_with_its_chart(proxy_store, tmp_path):
+    app = make_app(proxy_store, tmp_path)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await pilot.press("x")
+        await wait_for(pilot, lambda: isinstance(app.screen, ProxyScreen), what="the proxy screen")
+        screen = app.screen
+        table = screen.query_one("#runs", VirtualTable)
+        await wait_for(pilot, lambda: table.row_count == 3, what="three runs")
+        detail = lambda: str(screen.query_one("#detail").render())  # noqa: E731
+        chart = screen.query_one(SeriesChart)
+        seen = {}
+        for _ in range(3):
+            kind = table.cursor_key[0]
+            await wait_for(pilot, lambda kind=kind: f"proxy {kind} run" in detail(), what=f"the {kind} view")
+            seen[kind] = (detail(), dict(chart.series))
+            await pilot.press("down")
+        assert set(seen) == {"variance", "select", "search"}
+        assert "coefficient of variation" in seen["variance"][0] and len(seen["variance"][1]) == 3
+        assert "6 selected" in seen["select"][0] and len(seen["select"][1]["selected models"][0]) == 6
+        text, series = seen["search"]
+        assert "steps=40 data=1 scale=1: met" in text and "best: " in text
+        assert set(series) == {"steps=40 data=1 scale=1", "steps=120 data=1 scale=1"}
+        assert all(len(xs) >= 1 for xs, _ in series.values())
 
 
 # ---- the trial screen ----------------------------------------------------------------------------------

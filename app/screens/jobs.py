@@ -55,11 +55,13 @@ headless (`nasapp run`) show here too, and closing the dashboard never touches a
 - **best**: the best reward so far (the job's reward direction)
 - **ETA**: time left at the pace so far (running jobs only)
 - **status** `interrupted`: the job was running but its runner is gone; **r** resumes it
+- **x** opens the proxy tools screen: the runs of `nasapp proxy variance`, `select` and `search`
 """
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("question_mark", "app.help", "Help"),
         Binding("enter", "open", "Open", show=False),
         Binding("n", "app.new_job", "New job"),
+        Binding("x", "app.proxy", "Proxy tools"),
         Binding("p", "control('pause')", "Pause"),
         Binding("r", "control('resume')", "Resume"),
         Binding("s", "control('stop')", "Stop"),
