@@ -580,18 +580,24 @@ def stage2(
         help="Width and depth multiplier of the model (1: the full model; default: the search's scale).")] = None,
     resume: Annotated[str | None, typer.Option(
         help="Continue the stage-2 run with this id or name (after a crash or Ctrl-C).")] = None,
+    every: Annotated[int | None, typer.Option(
+        help="Run beside the search: each time this many more of its trials finished, retrain the top models"
+             " that are new since; ends after the search does.")] = None,
     as_json: JsonOption = False,
     db: DbOption = None,
 ) -> None:
     """Retrain a search's best models with full settings, as trials of a child job (`<job>-stage2`), then
-    report each model's search and stage-2 rewards and Kendall's rank correlation between them.
+    report each model's search and stage-2 rewards and Kendall's rank correlation between them. With
+    --every K it runs alongside the search (start it in a second terminal) and keeps the stage-2 job up to
+    date with the search's top models.
 
     Example: nasapp stage2 1 --top 5 --steps 600 --data-fraction 1 --scale 1
     """
     from nasapp.app.stage2_command import stage2_command
 
     store = _store(db)
-    stage2_command(job, top, steps, data_fraction, scale, resume, as_json, store, _quiet_follow(as_json), out)
+    stage2_command(job, top, steps, data_fraction, scale, resume, as_json, store, _quiet_follow(as_json), out,
+                   every=every, progress=err if as_json else out)
 
 
 def _quiet_follow(as_json: bool) -> Callable[[Any, int], None]:

@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from helpers import nasapp_cli, toy_job
+from helpers import NO_TORCH, nasapp_cli, start_nasapp, stop_process, toy_job, wait_for
 
-from nasapp.store import Store
+from nasapp.store import Store, StoreError
 
 
 @pytest.fixture(scope="module")
@@ -63,3 +63,35 @@ def test_the_new_job_screen_offers_searching_strategies_only():
 
     offered = _searching_strategies()
     assert "given" not in offered and "copies" not in offered and {"tpe", "evolution", "prescreen"} <= set(offered)
+
+
+def _has_job(db) -> bool:
+    try:
+        return bool(Store(db, create=False).jobs())
+    except StoreError:  # not there yet, or being made
+        return False
+
+
+@pytest.mark.slow
+def test_every_k_retrains_new_top_models_beside_a_running_search(tmp_path):
+    db = tmp_path / "s.db"
+    search = start_nasapp("run", str(toy_job(tmp_path, max_trials=12, parallel=1, sleep=0.6)), "--db", str(db),
+                          log=tmp_path / "search.log", env=NO_TORCH)
+    try:
+        wait_for(lambda: _has_job(db), "the search's job", proc=search, log=tmp_path / "search.log")
+        result = nasapp_cli("stage2", "toy", "--top", "3", "--every", "4", "--db", str(db), "--json",
+                            env=NO_TORCH, check=True)
+        assert search.wait(timeout=120) == 0
+    finally:
+        stop_process(search)
+    summary = json.loads(result.stdout)
+    store = Store(db)
+    assert store.job(1).status == "finished"
+    final_top = []
+    for trial in store.best_trials(1, 12):
+        if trial.fingerprint not in {t.fingerprint for t in final_top}:
+            final_top.append(trial)
+    retrained = {m["search_trial"] for m in summary["models"] if m["status"] == "succeeded"}
+    assert {t.number for t in final_top[:3]} <= retrained  # the final top 3 are all retrained
+    assert "waiting for 4 finished trials" in result.stderr
+    assert summary["kendall_tau"] is not None and len(store.trials(summary["job"])) == len(summary["models"])
