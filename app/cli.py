@@ -527,19 +527,22 @@ def proxy_search(
     scale: Annotated[str | None, typer.Option(
         help="Candidate model sizes: multipliers on the job's width and depth, comma-separated (default 1).")]
     = None,
-    target: Annotated[float, typer.Option(help="Kendall rank correlation with full training to reach.")] = 0.65,
-    max_p: Annotated[float, typer.Option(help="Largest p-value of that correlation that counts.")] = 0.05,
+    target: Annotated[float | None, typer.Option(
+        help="Kendall rank correlation with full training to reach (default 0.65).")] = None,
+    max_p: Annotated[float | None, typer.Option(
+        help="Largest p-value of that correlation that counts (default 0.05).")] = None,
     time_limit: Annotated[float | None, typer.Option(
         help="Seconds of training a candidate may spend before it stops (default: no limit).")] = None,
-    checks: Annotated[int, typer.Option(
-        help="Chunks a candidate trains in; the correlation is judged after each.")] = 4,
+    checks: Annotated[int | None, typer.Option(
+        help="Chunks a candidate trains in; the correlation is judged after each (default 4).")] = None,
     resume: Annotated[str | None, typer.Option(
         help="Continue the run with this id (after a crash or Ctrl-C) instead of starting one.")] = None,
     as_json: JsonOption = False,
     db: DbOption = None,
 ) -> None:
     """Find the cheapest proxy task that ranks models as full training does. Every candidate (each
-    combination of --steps, --data-fraction and --scale) trains the models of a `proxy select` run, in
+    combination of --steps, --data-fraction and --scale; an option not given comes from the job file's
+    [proxy_search] table, which takes the same keys) trains the models of a `proxy select` run, in
     --checks chunks that continue from one another; after each chunk the Kendall rank correlation between
     their scores and their full-training scores is computed at every evaluation step. A candidate stops when
     the correlation reaches --target with p <= --max-p, when --time-limit passes, or when its steps are done.
@@ -550,12 +553,13 @@ def proxy_search(
     """
     from nasapp.app.proxy_search import search_command
 
-    grid = {"steps": _numbers(steps, int, "--steps"), "data_fraction": _numbers(data_fraction, float,
-                                                                                "--data-fraction"),
-            "scale": _numbers(scale, float, "--scale")}
+    options = {"steps": _numbers(steps, int, "--steps"),
+               "data_fraction": _numbers(data_fraction, float, "--data-fraction"),
+               "scale": _numbers(scale, float, "--scale"), "target": target, "max_p": max_p,
+               "time_limit_s": time_limit, "checks": checks}
     store = _store(db, create=True)
-    search_command(job_file, models, grid, target, max_p, time_limit, checks, resume, as_json, store,
-                   _quiet_follow(as_json), out, err if as_json else out)
+    search_command(job_file, models, options, resume, as_json, store, _quiet_follow(as_json), out,
+                   err if as_json else out)
 
 
 def _numbers(text: str | None, kind: type, option: str) -> list[Any]:

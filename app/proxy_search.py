@@ -32,13 +32,15 @@ from nasapp.engine.results.proxy_search import (
 KIND = "search"
 
 
-def search_command(job_file: Path | None, models: str | None, grid: dict[str, list[Any]], target: float,
-                   max_p: float, time_limit_s: float | None, checks: int, resume: str | None, as_json: bool,
-                   store: Any, follow: Callable[[Any, int], None], out: Console, progress: Console) -> None:
+def search_command(job_file: Path | None, models: str | None, options: dict[str, Any], resume: str | None,
+                   as_json: bool, store: Any, follow: Callable[[Any, int], None], out: Console,
+                   progress: Console) -> None:
+    """``options``: the command line's grid (steps, data_fraction, scale: lists) and target, max_p,
+    time_limit_s, checks; an option not given (None or an empty list) is taken from the job's [proxy_search]."""
     if resume is not None:
         run_id = resumed_tool_run(store, resume, KIND, "proxy search")
     else:
-        run_id = _created(store, job_file, models, grid, target, max_p, time_limit_s, checks)
+        run_id = _created(store, job_file, models, options)
     run = store.tool_run(run_id)
     full = full_training(store, store.tool_run(run.settings["select_run"]), run.settings["metric"])
     if run.status == "running":
@@ -50,28 +52,29 @@ def search_command(job_file: Path | None, models: str | None, grid: dict[str, li
         _print(out, summary, store.tool_run(run_id).settings)
 
 
-def _created(store: Any, job_file: Path | None, models: str | None, grid: dict[str, list[Any]], target: float,
-             max_p: float, time_limit_s: float | None, checks: int) -> int:
-    from nasapp.engine.jobs.spec import load_job
+def _created(store: Any, job_file: Path | None, models: str | None, options: dict[str, Any]) -> int:
+    from nasapp.engine.jobs.spec import ProxySearchSpec, load_job
 
     if job_file is None or models is None:
         raise NasappError("give the job file and --models SELECT_RUN (a finished `nasapp proxy select` run),"
                           " or --resume RUN")
     select_id = resumed_tool_run(store, models, "select", "proxy select")
-    if not 0 < target <= 1:
-        raise NasappError(f"--target {target}: give a correlation in (0, 1]")
-    if not 0 < max_p <= 1:
-        raise NasappError(f"--max-p {max_p}: give a p-value in (0, 1]")
-    if checks < 1:
-        raise NasappError(f"--checks {checks}: give 1 or more")
     spec = load_job(job_file)
+    given = {key: value for key, value in options.items() if value not in (None, [])}
+    table = (spec.proxy_search or ProxySearchSpec()).model_dump()
+    try:
+        chosen = ProxySearchSpec.model_validate({**table, **given})
+    except ValueError as error:
+        key = error.errors()[0]["loc"][0]  # type: ignore[attr-defined]
+        raise NasappError(f"--{str(key).replace('_', '-')} {given.get(key, table.get(key))}:"
+                          f" {error.errors()[0]['msg']}") from None  # type: ignore[attr-defined]
     full_training(store, store.tool_run(select_id), spec.reward.metric)  # the models must be ready
-    candidates = candidate_grid(grid["steps"] or [spec.trainer.steps],
-                                grid["data_fraction"] or [spec.data.data_fraction if spec.data else 1.0],
-                                grid["scale"] or [1.0])
+    candidates = candidate_grid(chosen.steps or [spec.trainer.steps],
+                                chosen.data_fraction or [spec.data.data_fraction if spec.data else 1.0],
+                                chosen.scale or [1.0])
     settings = {"job_file": str(Path(job_file).resolve()), "spec": spec.model_dump(mode="json"),
-                "select_run": select_id, "candidates": candidates, "target": target, "max_p": max_p,
-                "time_limit_s": time_limit_s, "checks": checks, "metric": spec.reward.metric}
+                "select_run": select_id, "candidates": candidates, "target": chosen.target, "max_p": chosen.max_p,
+                "time_limit_s": chosen.time_limit_s, "checks": chosen.checks, "metric": spec.reward.metric}
     return int(store.create_tool_run(KIND, f"{spec.name}-proxy-search", settings))
 
 

@@ -94,12 +94,27 @@ def test_kill_9_in_a_chunk_then_resume_trains_nothing_again(selected, tmp_path):
 
 
 @pytest.mark.slow
+def test_the_grid_comes_from_the_job_file_unless_the_command_line_gives_it(selected, tmp_path):
+    db = tmp_path / "s.db"
+    db.write_bytes((selected / "s.db").read_bytes())
+    (tmp_path / "runs").symlink_to(selected / "runs")
+    job = _job(tmp_path)
+    job.write_text(job.read_text() + "\n[proxy_search]\nsteps = [20, 30]\nchecks = 1\ntarget = 0.9\n")
+    s = _search(tmp_path, db, str(job), "--models", "1", "--steps", "30")
+    assert [c["steps"] for c in s["candidates"]] == [30] and s["target_correlation"] == 0.9
+    assert [len(c["jobs"]) for c in s["candidates"]] == [1]  # one check: one chunk
+    s = _search(tmp_path, db, str(job), "--models", "1", "--checks", "2")
+    assert [c["steps"] for c in s["candidates"]] == [20, 30] and [len(c["jobs"]) for c in s["candidates"]] == [2, 2]
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("args, message", [
     ([], "give the job file and --models"),
     (["JOB", "--models", "7"], "no proxy select run '7'"),
     (["JOB", "--models", "1", "--steps", "a,b"], "--steps 'a,b'"),
     (["JOB", "--models", "1", "--data-fraction", "2"], "--data-fraction 2.0"),
     (["JOB", "--models", "1", "--target", "0"], "--target 0"),
+    (["JOB", "--models", "1", "--checks", "0"], "--checks 0"),
     (["--resume", "5"], "no proxy search run '5'"),
 ])
 def test_mistakes_are_one_line(selected, args, message):

@@ -55,6 +55,18 @@ class SpaceSpec(_Table):
         return self.prebuilt or self.ref or "?"
 
 
+class ProxySearchSpec(_Table):
+    """``[proxy_search]``: the candidate grid and thresholds of `nasapp proxy search` (its options override)."""
+
+    steps: list[int] = []  # empty: the job's trainer.steps
+    data_fraction: list[float] = []  # empty: the job's data.data_fraction
+    scale: list[float] = []  # empty: 1 (the job's own width and depth)
+    target: float = Field(0.65, gt=0, le=1)
+    max_p: float = Field(0.05, gt=0, le=1)
+    time_limit_s: float | None = Field(None, gt=0)
+    checks: int = Field(4, ge=1)
+
+
 def _registry_field(registry: Registry[Any]) -> Any:
     """A job-file table validated by the registry entry its discriminating key names."""
     return Field(default_factory=lambda: registry.validate({}))
@@ -78,6 +90,7 @@ class JobSpec(_Table):
     search: SerializeAsAny[SearchSpec] = _registry_field(EXECUTORS)
     reward: RewardSpec = RewardSpec()
     latency: SerializeAsAny[LatencySpec] = _registry_field(LATENCY_DEVICES)
+    proxy_search: ProxySearchSpec | None = None
 
     _data = field_validator("data", mode="before")(DATA_KINDS.validator())
     _trainer = field_validator("trainer", mode="before")(validate_trainer)
