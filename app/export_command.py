@@ -23,6 +23,7 @@ def export_command(store: Any, job: Job, trial: int | None, best: int | None, ou
     if (trial is None) == (best is None):
         raise NasappError("give exactly one of --trial N (one trial) or --best K (the K best by reward)")
     numbers = [trial] if trial is not None else best_trial_numbers(store, job, int(best))  # type: ignore[arg-type]
+    _stage2_hint(store, job, console)
     results = export_trials(store, job, numbers, out_dir)
     for result in results:
         if result.check_passed is None:
@@ -40,3 +41,13 @@ def export_command(store: Any, job: Job, trial: int | None, best: int | None, ou
         raise NasappError(f"the ONNX check failed for {listed}: ONNX Runtime's output differs from PyTorch's;"
                           " the files were written, but do not ship them without checking (try another"
                           " latency.opset)")
+
+
+def _stage2_hint(store: Any, job: Job, console: Console) -> None:
+    """A search with a stage 2: its fully trained models are the stage-2 job's trials; say how to export them."""
+    from nasapp.engine.results.stage2 import stage2_runs
+
+    runs = stage2_runs(store, job.id)
+    if runs:
+        console.print(f"job {job.id} has a stage 2 (job {runs[-1].id}): `nasapp export {runs[-1].id} --best K`"
+                      " exports its models trained with full settings", markup=False, highlight=False)

@@ -38,6 +38,10 @@ def test_the_best_models_are_retrained_and_their_ranks_compared(searched):
 
     shown = nasapp_cli("show", "1", "--db", str(searched), check=True).stdout
     assert f"stage 2: job {summary['job']} · 3/3 retrained · Kendall tau 1.00" in shown
+    # (the toy trainer saves no model, so the export itself is refused after the hint)
+    exported = nasapp_cli("export", "1", "--best", "1", "-o", str(searched.parent / "out"), "--db",
+                          str(searched)).stdout
+    assert f"has a stage 2 (job {summary['job']}): `nasapp export {summary['job']} --best K`" in exported
     shown = json.loads(nasapp_cli("show", "1", "--db", str(searched), "--json", check=True).stdout)
     assert shown["stage2_jobs"] == [summary["job"]]
 
