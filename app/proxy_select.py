@@ -119,12 +119,15 @@ def _print(out: Console, s: dict[str, Any]) -> None:
     out.print(plain(f"proxy select run {s['run']} ({s['status']}): {s['begin']} models sampled, {len(s['selected'])}"
                     f" selected; full training = {s['full_steps']} steps"))
     steps = [r["steps"] for r in s["rounds"]]
-    table = Table("model", *(f"{n} steps" for n in steps), "latency ms", "status", box=None)
+    table = Table("model", *(f"{n} steps" for n in steps), "latency ms", box=None)
+    table.add_column("status", no_wrap=True)
     for model in s["models"]:
         scores = [model["scores"].get(str(n)) for n in steps]
         table.add_row(str(model["model"]), *("-" if v is None else f"{v:.4f}" for v in scores),
-                      "-" if model["latency_ms"] is None else f"{model['latency_ms']:.3f}", model["status"])
+                      "-" if model["latency_ms"] is None else f"{model['latency_ms']:.3f}",
+                      model["status"].replace("dropped after round ", "dropped r").replace("in round ", "r"))
     out.print(table)
+    out.print(plain("status: selected, or dropped after round K (dropped rK), or failed in round K (failed rK)"))
     for r in s["rounds"]:
         dropped = f"; dropped models {', '.join(map(str, r['dropped']))}" if r["dropped"] else ""
         out.print(plain(f"round {r['round']} (job {r['job']}, {r['steps']} steps = {r['fraction']} of full"
