@@ -504,7 +504,7 @@ def proxy_select(
     Stops after the first round when more than 20% of the sampled models failed, saying why. Each round is
     a job in the store (`<job>-select<RUN>-r<K>`).
 
-    Example: nasapp proxy select examples/mnasnet-digits.toml --begin 12 --end 6 --drop 2 --full-steps 600
+    Example: nasapp proxy select examples/mnasnet-hard-digits.toml --begin 16 --end 8 --drop 2
     """
     from nasapp.app.proxy_select import select_command
 
@@ -549,7 +549,7 @@ def proxy_search(
     Prints each candidate's correlation over steps, median score, training time and cost as a share of full
     training, then the job-file lines of the cheapest candidate that met the target.
 
-    Example: nasapp proxy search examples/mnasnet-digits.toml --models 1 --steps 200,600 --scale 0.5,1
+    Example: nasapp proxy search examples/mnasnet-hard-digits.toml --models 1 --steps 120,240 --scale 0.5,1
     """
     from nasapp.app.proxy_search import search_command
 

@@ -30,6 +30,7 @@ from nasapp.engine.results.proxy_search import (
 )
 
 KIND = "search"
+SHORT_REASONS = {"met": "met", "steps done": "done", "time limit": "time", "models failed": "failed"}
 
 
 def search_command(job_file: Path | None, models: str | None, options: dict[str, Any], resume: str | None,
@@ -142,20 +143,26 @@ def _print(out: Console, s: dict[str, Any], settings: dict[str, Any]) -> None:
                     f" the {s['models']} models of proxy select run {s['select_run']} (full training: median"
                     f" {s['full_training_time_s']:.1f} s a model)"))
     table = Table(box=None)
-    for column in ("candidate", "stopped", "step", "tau", "p", "score", "train s", "cost"):
-        table.add_column(column, no_wrap=True)
-    for c in s["candidates"]:
-        table.add_row(c["name"], c["stopped"] or "-", str(c["final_steps"] or "-"), _number(c["kendall_tau"], 3),
-                      _number(c["p_value"], 3), _number(c["median_score"], 4),
+    for column in ("#", "steps", "data", "scale", "stopped", "at", "tau", "p", "score", "train s", "cost"):
+        table.add_column(column, no_wrap=True, justify="left" if column == "stopped" else "right")
+    for i, c in enumerate(s["candidates"], start=1):
+        table.add_row(str(i), str(c["steps"]), f"{c['data_fraction']:g}", f"{c['scale']:g}",
+                      SHORT_REASONS.get(c["stopped"], c["stopped"] or "-"), str(c["final_steps"] or "-"),
+                      _number(c["kendall_tau"], 2), "-" if c["p_value"] is None else f"{c['p_value']:.2g}",
+                      _number(c["median_score"], 3),
                       _number(c["median_train_time_s"], 1),
                       "-" if c["cost_share"] is None else f"{c['cost_share']:.1%}")
     out.print(table)
-    out.print(plain("step: where the candidate stopped; tau, p: Kendall's rank correlation with full training there"
-                    " and its p-value; score: the models' median score; train s: median training time of one"
-                    " model to that step; cost: that as a share of full training's"))
-    for c in s["candidates"]:
+    out.print(plain("stopped: met (the target correlation), done (its steps), time (--time-limit), failed (a model"
+                    " failed); at: that step; tau, p: Kendall's rank correlation with full training there and its"
+                    " p-value; score: the models' median score; train s: median training time of one model to"
+                    " that step; cost: that as a share of full training's"))
+    for i, c in enumerate(s["candidates"], start=1):
         curve = ", ".join(f"{p['step']}: {_number(p['kendall_tau'], 2)}" for p in c["correlation"])
-        out.print(plain(f"{c['name']}: Kendall tau over steps: {curve or '-'}"))
+        latency = c["latency"]
+        also = (f"; latency: Kendall tau {latency['kendall_tau']:.2f} with full training's (p"
+                f" {latency['p_value']:.2g})") if latency else ""
+        out.print(plain(f"{i} ({c['name']}): Kendall tau over steps: {curve or '-'}{also}"))
     best = next((c for c in s["candidates"] if c["name"] == s["best"]), None)
     if best is None:
         out.print(plain(f"no candidate reached Kendall tau >= {s['target_correlation']} with p <="
