@@ -79,6 +79,10 @@ def _run_rounds(store: Any, run_id: int, follow: Callable[[Any, int], None], pro
             job_id = jobs[index]
         else:
             archs = _next_archs(previous, settings, index) if previous is not None else None
+            if archs is not None and len(archs) < 2:
+                store.update_tool_run(run_id, status="aborted", message=f"only {len(archs)} model(s) trained in"
+                                      f" round {index}: too few to go on (see nasapp show {jobs[-1]})")
+                return
             job_id = _round_job(store, run, index, archs, jobs[-1] if jobs else None)
             jobs.append(job_id)
             store.update_tool_run(run_id, state={"rounds": jobs})
@@ -101,8 +105,6 @@ def _next_archs(previous: dict[str, dict[str, Any]], settings: dict[str, Any], i
     """The architectures round ``index`` trains: those of the round before that succeeded, less the ``drop``
     that add least to the spread (never fewer than ``end``)."""
     kept, _ = survivors(previous, settings["end"], settings["drop"])
-    if len(kept) < 2:
-        raise NasappError(f"only {len(kept)} model(s) trained in round {index}: too few to go on")
     return [previous[key]["arch"] for key in kept]
 
 
