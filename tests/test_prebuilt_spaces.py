@@ -295,6 +295,64 @@ def test_nb201_matches_the_benchmark_parameter_range():
     assert round(millions("nor_conv_3x3"), 2) == 1.53
 
 
+NB201_PARAMS_CSV = NB201_CSV.parent / "nb201_reference_params.csv"
+DEAD_EDGES = "|none~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"
+
+
+def nb201_params(ops: list[str], classes: int = 10, c: int = 16, n: int = 5) -> int:
+    """The parameter count of NAS-Bench-201's network for a cell, counted by hand: stem conv + BN, three stages
+    of n cells (every edge but none built; ReLU-Conv-BN has a conv and BN's weight and bias), two residual
+    reduction blocks (two 3x3 ReLU-Conv-BN and a 1x1 shortcut conv), the last BN and the classifier."""
+    def cell(width: int) -> int:
+        per_op = {"nor_conv_3x3": 9 * width * width + 2 * width, "nor_conv_1x1": width * width + 2 * width}
+        return sum(per_op.get(op, 0) for op in ops)
+
+    def reduction(cin: int, cout: int) -> int:
+        return 9 * cin * cout + 2 * cout + 9 * cout * cout + 2 * cout + cin * cout
+
+    total = 3 * c * 9 + 2 * c + n * (cell(c) + cell(2 * c) + cell(4 * c))
+    total += reduction(c, 2 * c) + reduction(2 * c, 4 * c)
+    return total + 2 * 4 * c + 4 * c * classes + classes
+
+
+@pytest.mark.skipif(not NB201_PARAMS_CSV.is_file(), reason="the shared NAS-Bench-201 reference is not here")
+def test_nb201_networks_have_the_benchmarks_parameter_count_for_every_cell():
+    """All 15,625 cells against the benchmark authors' own count: by hand for every row, and the builder
+    against the hand count on a sample that includes cells with dead edges (they are built, as the
+    benchmark builds them)."""
+    import csv
+
+    with open(NB201_PARAMS_CSV) as f:
+        reference = {row["arch"]: int(row["params"]) for row in csv.DictReader(f)}
+    assert len(reference) == 15_625
+    wrong = [a for a, n in reference.items() if nb201_params(nb201.arch_ops(from_nb201_string(a))) != n]
+    assert not wrong, f"{len(wrong)} cells differ, e.g. {wrong[:3]}"
+    sample = [DEAD_EDGES, *sorted(reference)[::1000]]
+    for text in sample:
+        model = nb201.build(from_nb201_string(text), (3, 32, 32), 10, None)
+        assert n_params(model) == reference[text], text
+    assert reference[DEAD_EDGES] == 1_045_466
+
+
+def test_a_node_without_input_is_zero_and_its_edges_still_compute():
+    """In the dead-edge example node 1 gets nothing (none~0); the edges leaving it still run on zeros, as in
+    the benchmark's network, so the output carries their BatchNorm shift."""
+    from nasapp.engine.spaces.nb201_model import Cell
+
+    torch.manual_seed(0)
+    cell = Cell(nb201.arch_ops(from_nb201_string(DEAD_EDGES)), 4).eval()
+    assert len(cell.ops) == 5  # every edge but the none
+    assert cell.edges[1] == (2, 1)
+    conv_from_zero = cell.ops[1]  # nor_conv_3x3~1 into node 2: its input is the zero node 1
+    with torch.no_grad():
+        conv_from_zero[2].bias.fill_(0.5)
+        x = torch.randn(2, 4, 6, 6)
+        shift = conv_from_zero(x * 0.0)
+        assert torch.allclose(shift, shift.flatten()[0].expand_as(shift))  # BN's shift, the same everywhere
+        assert shift.abs().max() > 0.1
+        assert torch.isfinite(cell(x)).all()
+
+
 def test_nb201_all_none_cell_still_runs():
     arch = {key: "none" for key in nb201.EDGE_KEYS}
     model = nb201.build(arch, (3, 8, 8), 10, {"width": 0.5, "depth": 0.2})
