@@ -91,26 +91,20 @@ def check_input_sizes(path: Path, batch_size: int) -> None:
                               " nasapp latency fills with random data; export the model with a smaller input shape")
 
 
-def _onnx_params(path: Path) -> int | None:
-    try:
-        import onnx
+def _onnx_costs(path: Path, batch_size: int) -> dict[str, int | None]:
+    """MACs, FLOPs and params read from the ONNX graph (None each when the graph cannot be read)."""
+    from nasapp.engine.latency.onnx_costs import onnx_costs
 
-        model = onnx.load(str(path), load_external_data=False)
-    except Exception:  # noqa: BLE001 - params are a courtesy; timing reports the real problem
-        return None
-    total = 0
-    for tensor in model.graph.initializer:
-        count = 1
-        for dim in tensor.dims:
-            count *= int(dim)
-        total += count
-    return total
+    try:
+        return onnx_costs(path, batch_size)
+    except Exception:  # noqa: BLE001 - the figures are a courtesy; timing reports the real problem
+        return {"macs": None, "flops": None, "params": None}
 
 
 def measure_architecture(space_name: str, arch: Any, input_shape: tuple[int, ...] | None, num_classes: int,
                          scale: dict[str, Any], *, batch_size: int, opset: int, threads: int, warmup: int,
                          runs: int, output: str | None = None) -> dict[str, Any]:
-    """Build, export and time one architecture of a prebuilt space; FLOPs and params from torch."""
+    """Build, export and time one architecture of a prebuilt space; MACs, FLOPs and params from torch."""
     import torch
 
     from nasapp.engine.latency.onnx_export import export_onnx
@@ -175,8 +169,7 @@ def latency_command(target: str | None = None, space: str | None = None, arch: s
             raise NasappError(f"ONNX file not found: {path}")
         check_input_sizes(path, batch_size)
         metrics = measure_onnx(path, threads=threads, warmup=warmup, runs=runs, batch_size=batch_size)
-        result: dict[str, Any] = {"source": str(path.resolve()), **metrics, "flops": None,
-                                  "params": _onnx_params(path)}
+        result: dict[str, Any] = {"source": str(path.resolve()), **metrics, **_onnx_costs(path, batch_size)}
     else:
         from nasapp.engine.spaces.prebuilt import get_prebuilt
         from nasapp.engine.spaces.scale import normalize_scale
@@ -217,7 +210,8 @@ def _print_table(out: Console, result: dict[str, Any]) -> None:
         ("latency p90", f"{result['latency_p90_ms']:.4f} ms"),
         ("latency mean", f"{result['latency_mean_ms']:.4f} ms"),
         ("run-to-run CV", f"{result['latency_cv']:.1%}"),
-        ("FLOPs", _fmt_count(result.get("flops"))),
+        ("MACs (multiply-accumulates)", _fmt_count(result.get("macs"))),
+        ("FLOPs (2 x MACs)", _fmt_count(result.get("flops"))),
         ("params", _fmt_count(result.get("params"))),
         ("peak memory", "-" if memory is None else f"{memory:.2f} MiB"),
         ("ONNX file", f"{result['onnx_bytes'] / 1024:.1f} KiB"),

@@ -15,7 +15,7 @@ from nasapp.engine.jobs.spec import job_spec
 from nasapp.engine.rewards.pareto import metric_direction, metric_value, pareto_front
 from nasapp.store.records import Job, Trial
 
-TIMED = ("latency_ms", "latency_p90_ms", "memory_mb", "flops")
+TIMED = ("latency_ms", "latency_p90_ms", "memory_mb", "macs", "flops")
 ARCH_WIDTH = 40
 PLOT_MAX_WIDTH = 100
 PLOT_MIN_WIDTH = 30

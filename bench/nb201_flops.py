@@ -9,7 +9,8 @@ each stage, then sums the edges that the builder's `Cell` builds (every edge but
 reference code does, dead ones included), times the cells per stage. `--verify` cells drawn at random
 (plus the two extremes) are checked against a full forward pass counted with hooks: they must match exactly.
 Also reported: the count as the benchmark's reference code builds cells (every non-`none` edge built), which
-the README's 220.12 M / 7.78 M refer to; since the builder builds dead edges too, no cell differs. The last line is one JSON object with the figures.
+the README's 220.12 M / 7.78 M refer to; since the builder builds dead edges too, no cell differs. The last
+line is one JSON object with the figures.
 """
 
 from __future__ import annotations

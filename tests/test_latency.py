@@ -116,9 +116,26 @@ def test_export_failure_names_the_operator(tmp_path: Path):
     assert not list(tmp_path.iterdir())  # no partial file left behind
 
 
-def test_model_profile_counts_flops_and_params():
+def test_model_profile_counts_macs_flops_and_params():
     model = nn.Linear(4, 3)
-    assert model_profile(model, torch.randn(2, 4)) == {"flops": 2 * 2 * 4 * 3, "params": 15}
+    assert model_profile(model, torch.randn(2, 4)) == {"macs": 2 * 4 * 3, "flops": 2 * 2 * 4 * 3, "params": 15}
+
+
+def test_onnx_graph_macs_and_params_agree_with_torch(tmp_path):
+    """MACs read from an exported ONNX graph (shape inference, batch set) equal the hook count of the model
+    they came from; params are the graph's initializers."""
+    from nasapp.engine.latency.onnx_costs import onnx_costs
+    from nasapp.engine.proxies.sizes import count_macs
+    from nasapp.engine.spaces import mnasnet
+
+    model = mnasnet.build(mnasnet.SPACE.sample(0), (3, 64, 64), 10, {"width": 0.5, "depth": 0.5}).eval()
+    x = torch.randn(1, 3, 64, 64)
+    path = export_onnx(model, x, tmp_path / "m.onnx")
+    costs = onnx_costs(path, batch_size=1)
+    assert costs["macs"] == count_macs(model, x) > 0 and costs["flops"] == 2 * costs["macs"]
+    linear = nn.Sequential(nn.Flatten(), nn.Linear(12, 5)).eval()
+    path = export_onnx(linear, torch.randn(3, 3, 4), tmp_path / "l.onnx")
+    assert onnx_costs(path, batch_size=3) == {"macs": 3 * 12 * 5, "flops": 2 * 3 * 12 * 5, "params": 65}
 
 
 def test_measure_onnx_errors(tmp_path: Path, tiny_onnx: Path):
@@ -350,6 +367,9 @@ def test_latency_command_json_for_an_onnx_file(tiny_onnx: Path, capsys):
     assert printed["latency_ms"] > 0
     # parameters of the ONNX file: the batch norm (4 scales, 4 shifts) is folded into the convolution
     assert printed["params"] == sum(p.numel() for p in tiny_model().parameters()) - 8
+    # MACs from the graph: conv 4 x 8 x 8 x 9, depthwise conv 4 x 8 x 8 x 9, linear 3 x 4 (per input)
+    batch = printed["batch_size"]
+    assert printed["macs"] == batch * (4 * 64 * 9 + 4 * 64 * 9 + 12) and printed["flops"] == 2 * printed["macs"]
 
 
 def test_latency_command_json_for_a_sampled_mnasnet_arch(capsys):
@@ -360,7 +380,8 @@ def test_latency_command_json_for_a_sampled_mnasnet_arch(capsys):
     assert printed == result
     assert printed["arch"] == prebuilt.space.sample(3)
     assert printed["fingerprint"] == prebuilt.space.fingerprint(printed["arch"])
-    assert printed["input_shape"] == [1, 8, 8] and printed["flops"] > 0 and printed["params"] > 0
+    assert printed["input_shape"] == [1, 8, 8] and printed["flops"] == 2 * printed["macs"] > 0
+    assert printed["params"] > 0
     assert printed["latency_ms"] > 0 and printed["onnx_bytes"] > 0
 
 
@@ -371,7 +392,7 @@ def test_latency_command_table_for_an_arch_file(tmp_path: Path, capsys):
     latency_command(space="mnasnet", arch_file=str(arch_file), input_shape="1x8x8", width=0.25, depth=0.5,
                     **FAST)
     text = capsys.readouterr().out
-    assert "latency (median)" in text and "FLOPs" in text and "peak memory" in text
+    assert "latency (median)" in text and "MACs" in text and "FLOPs (2 x MACs)" in text and "peak memory" in text
 
 
 def test_latency_command_user_mistakes(tmp_path: Path):

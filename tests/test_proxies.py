@@ -24,7 +24,7 @@ from nasapp.engine.proxies.sizes import count_macs
 from nasapp.engine.trainers.classification import train
 from nasapp.engine.trainers.options import TrainerSpec
 
-NAMES = ["flops", "grad_norm", "jacob_cov", "naswot", "params", "synflow"]
+NAMES = ["flops", "grad_norm", "jacob_cov", "macs", "naswot", "params", "synflow"]
 SHAPE = (1, 8, 8)
 
 
@@ -39,10 +39,10 @@ def build_convnet(arch: dict[str, Any], input_shape: tuple[int, ...], num_classe
     )
 
 
-def test_the_registry_lists_the_six_proxies_and_says_which_are_sizes() -> None:
+def test_the_registry_lists_the_proxies_and_says_which_are_sizes() -> None:
     assert PROXIES.names() == NAMES
-    assert {entry.name for entry in PROXIES if entry.kind == "size"} == {"params", "flops"}
-    assert {entry.name for entry in PROXIES if entry.data_free} == {"synflow", "params", "flops"}
+    assert {entry.name for entry in PROXIES if entry.kind == "size"} == {"params", "macs", "flops"}
+    assert {entry.name for entry in PROXIES if entry.data_free} == {"synflow", "params", "macs", "flops"}
 
 
 def test_every_proxy_is_finite_and_deterministic_for_a_seed() -> None:
@@ -94,8 +94,9 @@ def test_multiply_adds_of_a_known_network_are_exact() -> None:
     assert count_macs(model, torch.zeros(1, 3, 32, 32)) == expected
     assert count_macs(model, torch.zeros(2, 3, 32, 32)) == 2 * expected
     x, y = synthetic_batch((3, 32, 32), 10, batch_size=5)
-    sizes = score_model(model, ["flops", "params"], x, y, seed=0)
-    assert sizes == {"flops": float(expected), "params": float(sum(p.numel() for p in model.parameters()))}
+    sizes = score_model(model, ["macs", "flops", "params"], x, y, seed=0)
+    assert sizes == {"macs": float(expected), "flops": 2.0 * expected,
+                     "params": float(sum(p.numel() for p in model.parameters()))}
 
 
 def test_params_counts_only_trainable_parameters() -> None:
@@ -154,7 +155,7 @@ def test_zero_cost_names_are_validated_against_the_registry(tmp_path: Path) -> N
         load_job(job)
     message = str(error.value)
     assert "trainer.zero_cost: unknown zero-cost proxy 'synflo'" in message
-    assert "flops, grad_norm, jacob_cov, naswot, params, synflow" in message
+    assert "flops, grad_norm, jacob_cov, macs, naswot, params, synflow" in message
     assert len(message.splitlines()) == 1
 
 
@@ -162,4 +163,4 @@ def test_the_proxy_registry_imports_without_torch() -> None:
     code = "import sys; import nasapp.engine.proxies as p; print(len(p.PROXIES.names()), 'torch' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["6", "False"]
+    assert result.stdout.split() == [str(len(NAMES)), "False"]

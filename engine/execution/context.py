@@ -72,7 +72,7 @@ class TrialContext:
         return self._data
 
     def save_model(self, model: Any, example_input: Any) -> Path:
-        """Save the trained model as ONNX in the trial folder (``model.onnx``), with its FLOPs and params.
+        """Save the trained model as ONNX in the trial folder (``model.onnx``), with its MACs, FLOPs and params.
 
         nasapp times this file for the latency reward and exports it later. ``example_input`` is one
         input batch (any batch size; the export uses the job's ``latency.batch_size``).

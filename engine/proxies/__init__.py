@@ -4,7 +4,7 @@
 entry names where its function lives, ``"module:function"``, loaded on first use. A proxy function is
 ``proxy(model, inputs, targets) -> float``; it never changes ``model`` (the callers in
 :mod:`nasapp.engine.proxies.scoring` hand it a copy anyway). Scores (``kind == "score"``) are higher for a
-network predicted to train better; sizes (``kind == "size"``: ``params``, ``flops``) are plain costs with no
+network predicted to train better; sizes (``kind == "size"``: ``params``, ``macs``, ``flops``) are plain costs with no
 direction. :func:`nasapp.engine.proxies.scoring.score_archs` builds and scores architectures of a space;
 the classification trainer computes ``trainer.zero_cost`` on its first batch (metrics ``zc_<name>``).
 """
@@ -50,7 +50,9 @@ for _entry in (
     ProxyEntry("jacob_cov", "how uncorrelated the input Jacobians of the batch are (Mellor et al. v1)",
                f"{_MEASURES}:jacob_cov", "score", False),
     ProxyEntry("params", "size, not a score: trainable parameters", f"{_SIZES}:params", "size", True),
-    ProxyEntry("flops", "size, not a score: conv/linear multiply-adds of one forward pass of one input",
+    ProxyEntry("macs", "size, not a score: conv/linear multiply-accumulates (MACs, the papers' unit) of one"
+               " forward pass of one input", f"{_SIZES}:macs", "size", True),
+    ProxyEntry("flops", "size, not a score: 2 x macs (two floating-point operations per multiply-add)",
                f"{_SIZES}:flops", "size", True),
 ):
     PROXIES.register(_entry)

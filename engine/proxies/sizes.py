@@ -1,8 +1,9 @@
-"""Size "proxies": trainable parameters and multiply-adds. Costs, not scores: neither says higher is better.
+"""Size "proxies": trainable parameters, multiply-adds (MACs) and FLOPs (2 x MACs). Costs, not scores: none
+says higher is better.
 
-Multiply-adds are what the NAS papers call FLOPs: for each convolution ``output elements x (in_channels /
-groups) x kernel area``, for each linear layer ``output elements x in_features``; biases, batch norm,
-pooling, activations and additions count nothing. They are counted with forward hooks over one input
+Multiply-adds are what the NAS papers count (often calling them FLOPs): for each convolution ``output
+elements x (in_channels / groups) x kernel area``, for each linear layer ``output elements x in_features``;
+biases, batch norm, pooling, activations and additions count nothing. They are counted with forward hooks over one input
 (batch of one) in eval mode, so only the layers a forward pass actually runs count.
 """
 
@@ -21,9 +22,14 @@ def params(model: nn.Module, inputs: torch.Tensor | None = None, targets: torch.
     return float(sum(p.numel() for p in model.parameters() if p.requires_grad))
 
 
-def flops(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor | None = None) -> float:
+def macs(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor | None = None) -> float:
     """Multiply-adds of one forward pass of ``inputs[:1]`` (see the module docstring)."""
     return float(count_macs(model, inputs[:1]))
+
+
+def flops(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor | None = None) -> float:
+    """Two floating-point operations per multiply-add: 2 x ``macs``."""
+    return 2.0 * macs(model, inputs)
 
 
 def layer_macs(module: nn.Module, output: torch.Tensor) -> int:

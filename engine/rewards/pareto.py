@@ -20,7 +20,7 @@ from nasapp.store.records import Trial
 DIRECTIONS = ("min", "max")
 # Metrics where smaller is better, by name or by ending; every other metric is taken as "max".
 _MIN_NAMES = ("loss", "error", "params", "flops", "macs", "energy")
-_MIN_SUFFIXES = ("_ms", "_mb", "_s", "_bytes", "_loss", "_error", "params", "flops")
+_MIN_SUFFIXES = ("_ms", "_mb", "_s", "_bytes", "_loss", "_error", "params", "flops", "macs")
 
 
 def metric_direction(name: str, reward_spec: RewardSpec | Mapping[str, Any] | None = None) -> str:
