@@ -108,6 +108,30 @@ def test_the_grid_comes_from_the_job_file_unless_the_command_line_gives_it(selec
 
 
 @pytest.mark.slow
+def test_real_training_select_then_search_end_to_end(tmp_path):
+    """The prebuilt trainer on digits: select 4 models (full training 40 steps), then one candidate of 20 steps
+    in 2 chunks, the second continuing from the first's checkpoints."""
+    root = Path(__file__).resolve().parents[1]
+    job = tmp_path / "digits.toml"
+    text = (root / "examples" / "mnasnet-digits.toml").read_text()
+    job.write_text(text.replace('parallel = "auto"', "parallel = 2").replace('devices = "auto"', 'devices = "cpu"')
+                   .replace("batch_size = 64", "batch_size = 32\neval_every = 10"))
+    db = tmp_path / "s.db"
+    nasapp_cli("proxy", "select", str(job), "--begin", "4", "--end", "3", "--drop", "1", "--full-steps", "40",
+               "--db", str(db), check=True)
+    s = _search(tmp_path, db, str(job), "--models", "1", "--steps", "20", "--checks", "2", "--target", "0.1",
+                "--max-p", "1")
+    (candidate,) = s["candidates"]
+    assert candidate["stopped"] in ("met", "steps done") and s["models"] == 3
+    assert [p["step"] for p in candidate["correlation"]][:1] == [10]
+    assert candidate["median_train_time_s"] > 0 and candidate["cost_share"] > 0  # 10-step chunks: setup dominates
+    conn = sqlite3.connect(db)
+    steps = conn.execute("SELECT json_extract(metrics, '$.continued_from_step') FROM trials t JOIN jobs j ON"
+                         " j.id = t.job_id WHERE j.name LIKE '%psearch%-k2'").fetchall()
+    assert steps in ([], [(10,)] * 3)  # chunk 2, when it ran, continued from chunk 1
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("args, message", [
     ([], "give the job file and --models"),
     (["JOB", "--models", "7"], "no proxy select run '7'"),
