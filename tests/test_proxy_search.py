@@ -9,7 +9,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from helpers import nasapp_cli, start_nasapp, stop_process, toy_job, wait_for
+from helpers import NO_TORCH, nasapp_cli, start_nasapp, stop_process, toy_job, wait_for
 
 from nasapp.engine.results.proxy_search import candidate_grid, chunk_ends, first_met
 
@@ -33,12 +33,12 @@ def selected(tmp_path_factory):
     """A store with a finished `proxy select` run (run 1): 6 toy models trained to 300 steps."""
     folder = tmp_path_factory.mktemp("psearch")
     nasapp_cli("proxy", "select", str(_job(folder)), "--begin", "8", "--end", "6", "--drop", "1", "--full-steps",
-               "300", "--db", str(folder / "s.db"), check=True)
+               "300", "--db", str(folder / "s.db"), check=True, env=NO_TORCH)
     return folder
 
 
-def _search(folder: Path, db: Path, *args: str, check: bool = True):
-    result = nasapp_cli("proxy", "search", *args, "--db", str(db), "--json", check=check)
+def _search(folder: Path, db: Path, *args: str, check: bool = True, env: dict[str, str] = NO_TORCH):
+    result = nasapp_cli("proxy", "search", *args, "--db", str(db), "--json", check=check, env=env)
     return json.loads(result.stdout) if check else result
 
 
@@ -57,7 +57,7 @@ def test_candidates_stop_when_they_rank_like_full_training_and_the_cheapest_is_p
     met = [c for c in s["candidates"] if c["stopped"] == "met"]
     assert s["best"] == min(met, key=lambda c: c["median_train_time_s"])["name"]
 
-    text = nasapp_cli("proxy", "search", "--resume", str(s["run"]), "--db", str(db), check=True).stdout
+    text = nasapp_cli("proxy", "search", "--resume", str(s["run"]), "--db", str(db), check=True, env=NO_TORCH).stdout
     best = next(c for c in s["candidates"] if c["name"] == s["best"])
     assert f"steps = {best['final_steps']}" in text and f"schedule_steps = {best['steps']}" in text
     assert "Kendall tau over steps" in text
@@ -79,7 +79,7 @@ def test_kill_9_in_a_chunk_then_resume_trains_nothing_again(selected, tmp_path):
     (tmp_path / "runs").symlink_to(selected / "runs")
     job = _job(tmp_path, gate=str(gate), gate_steps=80, free=1)  # chunk 2 (steps 40 to 80) waits at the gate
     proc = start_nasapp("proxy", "search", str(job), "--models", "1", "--steps", "80", "--checks", "2",
-                        "--target", "1.0", "--db", str(db), log=tmp_path / "log")
+                        "--target", "1.0", "--db", str(db), log=tmp_path / "log", env=NO_TORCH)
     try:
         wait_for(lambda: any(name.endswith("-k2") and status == "succeeded" for name, status, _ in _chunks(db)),
                  "a trial of chunk 2 to succeed", proc=proc, log=tmp_path / "log")
@@ -120,7 +120,7 @@ def test_real_training_select_then_search_end_to_end(tmp_path):
     nasapp_cli("proxy", "select", str(job), "--begin", "4", "--end", "3", "--drop", "1", "--full-steps", "40",
                "--db", str(db), check=True)
     s = _search(tmp_path, db, str(job), "--models", "1", "--steps", "20", "--checks", "2", "--target", "0.1",
-                "--max-p", "1")
+                "--max-p", "1", env={})
     (candidate,) = s["candidates"]
     assert candidate["stopped"] in ("met", "steps done") and s["models"] == 3
     assert [p["step"] for p in candidate["correlation"]][:1] == [10]
@@ -144,5 +144,5 @@ def test_real_training_select_then_search_end_to_end(tmp_path):
 def test_mistakes_are_one_line(selected, args, message):
     job = str(_job(selected))
     result = nasapp_cli("proxy", "search", *[job if a == "JOB" else a for a in args], "--db",
-                        str(selected / "s.db"))
+                        str(selected / "s.db"), env=NO_TORCH)
     assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr

@@ -9,7 +9,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from helpers import nasapp_cli, start_nasapp, stop_process, toy_job, wait_for
+from helpers import NO_TORCH, nasapp_cli, start_nasapp, stop_process, toy_job, wait_for
 
 from nasapp.engine.errors import NasappError
 from nasapp.engine.results.selection import least_spread, round_plan, survivors
@@ -49,8 +49,9 @@ def _cycles_job(folder: Path, **options: object) -> Path:
     return toy_job(folder, trainer="cycles", parallel=2, options=more)
 
 
-def _select(db: Path, *args: str, check: bool = True):
-    result = nasapp_cli("proxy", "select", *args, "--db", str(db), "--json", check=check)
+def _select(db: Path, *args: str, check: bool = True, env: dict[str, str] = NO_TORCH):
+    """`nasapp proxy select ARGS --json` (toy trainers need no torch: its workers start faster without)."""
+    result = nasapp_cli("proxy", "select", *args, "--db", str(db), "--json", check=check, env=env)
     return json.loads(result.stdout) if check else result
 
 
@@ -102,7 +103,7 @@ def test_kill_9_in_a_round_then_resume_trains_nothing_again(tmp_path):
     job = _cycles_job(tmp_path, gate=str(gate), gate_steps=12, free=1)
     args = ("proxy", "select", str(job), "--begin", "8", "--end", "4", "--drop", "2", "--full-steps", "300",
             "--db", str(db))
-    proc = start_nasapp(*args, log=tmp_path / "log")
+    proc = start_nasapp(*args, log=tmp_path / "log", env=NO_TORCH)
     try:
         # round 2 (job 2, 12 steps): its first trial trains, the others wait at the gate
         wait_for(lambda: _round_2_trained(db), "a trial of round 2 to succeed", proc=proc, log=tmp_path / "log")
@@ -122,7 +123,7 @@ def test_real_training_continues_from_checkpoints(tmp_path):
     text = (ROOT / "examples" / "mnasnet-digits.toml").read_text()
     job.write_text(text.replace('parallel = "auto"', "parallel = 2").replace('devices = "auto"', 'devices = "cpu"'))
     db = tmp_path / "s.db"
-    s = _select(db, str(job), "--begin", "3", "--end", "2", "--drop", "1", "--full-steps", "60")
+    s = _select(db, str(job), "--begin", "3", "--end", "2", "--drop", "1", "--full-steps", "60", env={})
     assert s["status"] == "finished" and s["steps"] == [2, 60]
     conn = sqlite3.connect(db)
     resumed = conn.execute("SELECT json_extract(metrics, '$.continued_from_step'), json_extract(metrics,"
@@ -142,5 +143,5 @@ def test_real_training_continues_from_checkpoints(tmp_path):
 def test_mistakes_are_one_line(tmp_path, args, message):
     job = str(toy_job(tmp_path))
     result = nasapp_cli("proxy", "select", *[job if a == "JOB" else a for a in args], "--db",
-                        str(tmp_path / "s.db"))
+                        str(tmp_path / "s.db"), env=NO_TORCH)
     assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr

@@ -7,7 +7,7 @@ import json
 import statistics
 
 import pytest
-from helpers import nasapp_cli, write_job
+from helpers import NO_TORCH, nasapp_cli, write_job
 
 import nasapp as nas
 from nasapp.engine.errors import TrialFailed
@@ -60,7 +60,8 @@ def test_a_run_replaces_a_model_that_does_not_train_and_reports_the_spread(tmp_p
         trial_timeout_s = 30
     """)
     db = tmp_path / "store.db"
-    result = nasapp_cli("proxy", "variance", str(job), "--copies", "3", "--db", str(db), "--json", check=True)
+    result = nasapp_cli("proxy", "variance", str(job), "--copies", "3", "--db", str(db), "--json", check=True,
+                        env=NO_TORCH)
     summary = json.loads(result.stdout)
     assert summary["succeeded"] == 3 and summary["resampled"] == 1 and summary["arch"] != oom_arch
     trials = Store(db).trials(summary["job"])
@@ -73,7 +74,7 @@ def test_a_run_replaces_a_model_that_does_not_train_and_reports_the_spread(tmp_p
     assert (summary["cv"] > 0.01) == bool(summary["advice"])
 
     again = nasapp_cli("proxy", "variance", "--resume", str(summary["job"]), "--db", str(db), "--json",
-                       check=True)
+                       check=True, env=NO_TORCH)
     assert json.loads(again.stdout)["scores"] == scores and len(Store(db).trials(summary["job"])) == 4
 
 
@@ -83,7 +84,7 @@ def test_a_run_replaces_a_model_that_does_not_train_and_reports_the_spread(tmp_p
     ([], "give the job file"),
 ])
 def test_mistakes_are_one_line(tmp_path, args, message):
-    result = nasapp_cli("proxy", "variance", *args, "--db", str(tmp_path / "s.db"))
+    result = nasapp_cli("proxy", "variance", *args, "--db", str(tmp_path / "s.db"), env=NO_TORCH)
     assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
 
 

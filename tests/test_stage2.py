@@ -15,13 +15,15 @@ from nasapp.store import Store, StoreError
 def searched(tmp_path_factory):
     """A store holding a finished toy search (job 1) of 8 trials."""
     folder = tmp_path_factory.mktemp("stage2")
-    nasapp_cli("run", str(toy_job(folder, max_trials=8, parallel=1)), "--db", str(folder / "s.db"), check=True)
+    nasapp_cli("run", str(toy_job(folder, max_trials=8, parallel=1)), "--db", str(folder / "s.db"), check=True,
+               env=NO_TORCH)
     return folder / "s.db"
 
 
 @pytest.mark.slow
 def test_the_best_models_are_retrained_and_their_ranks_compared(searched):
-    result = nasapp_cli("stage2", "1", "--top", "3", "--steps", "50", "--db", str(searched), "--json", check=True)
+    result = nasapp_cli("stage2", "1", "--top", "3", "--steps", "50", "--db", str(searched), "--json", check=True,
+                        env=NO_TORCH)
     summary = json.loads(result.stdout)
     store = Store(searched)
     best = []
@@ -45,7 +47,8 @@ def test_the_best_models_are_retrained_and_their_ranks_compared(searched):
     shown = json.loads(nasapp_cli("show", "1", "--db", str(searched), "--json", check=True).stdout)
     assert shown["stage2_jobs"] == [summary["job"]]
 
-    again = nasapp_cli("stage2", "--resume", str(summary["job"]), "--db", str(searched), "--json", check=True)
+    again = nasapp_cli("stage2", "--resume", str(summary["job"]), "--db", str(searched), "--json", check=True,
+                       env=NO_TORCH)
     assert json.loads(again.stdout)["models"] == summary["models"] and len(store.trials(summary["job"])) == 3
 
 
@@ -58,7 +61,7 @@ def test_the_best_models_are_retrained_and_their_ranks_compared(searched):
     ([], "give the search job"),
 ])
 def test_mistakes_are_one_line(searched, args, message):
-    result = nasapp_cli("stage2", *args, "--db", str(searched))
+    result = nasapp_cli("stage2", *args, "--db", str(searched), env=NO_TORCH)
     assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
 
 
