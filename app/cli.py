@@ -308,12 +308,14 @@ def list_jobs(as_json: JsonOption = False, db: DbOption = None) -> None:
         return
     from rich.table import Column
 
-    longest = max(len(plain(s["name"], False)) for s in summaries)
+    names = {s["id"]: s["name"] + (f" (stage 2 of job {s['stage2_of']})" if s["stage2_of"] else "")
+             for s in summaries}
+    longest = max(len(plain(text, False)) for text in names.values())
     name = Column("name", min_width=min(40, longest))  # the name wraps last: other columns are short numbers
     table = Table("id", name, "status", "trials", "failed", "pruned", "best", "elapsed", box=None)
     for s in summaries:
         best = f"{s['best']['reward']:.4f}" if s["best"] else "-"
-        table.add_row(str(s["id"]), plain(s["name"], False), s["status"], f"{s['finished']}/{s['max_trials']}",
+        table.add_row(str(s["id"]), plain(names[s["id"]], False), s["status"], f"{s['finished']}/{s['max_trials']}",
                       str(s["counts"]["failed"]), str(s["counts"]["pruned"]), best, format_duration(s["elapsed_s"]))
     out.print(table)
 

@@ -38,6 +38,8 @@ def test_the_best_models_are_retrained_and_their_ranks_compared(searched):
     assert [m["stage2_reward"] for m in summary["models"]] == [m["search_reward"] for m in summary["models"]]
     assert summary["kendall_tau"] == pytest.approx(1.0)
 
+    listed = nasapp_cli("ls", "--db", str(searched), check=True).stdout
+    assert "toy-stage2 (stage 2 of job 1)" in listed
     shown = nasapp_cli("show", "1", "--db", str(searched), check=True).stdout
     assert f"stage 2: job {summary['job']} · 3/3 retrained · Kendall tau 1.00" in shown
     # (the toy trainer saves no model, so the export itself is refused after the hint)

@@ -28,6 +28,7 @@ def summarize(store: Store, job: Job, best_k: int = 1) -> dict[str, Any]:
         "max_trials": job.max_trials, "finished": sum(counts[s] for s in FINISHED), "counts": counts,
         "best": best[0] if best else None, "top": best, "elapsed_s": round(elapsed, 1),
         "strategy": spec.strategy.name, "space": job.spec["space"],
+        "stage2_of": job.spec["strategy"].get("source_job") if spec.strategy.name == "given" else None,
         "reward": spec.reward.model_dump(), "message": job.message, "created_at": job.created_at,
         "failures": failures(store, job),
         "pruned": pruned(store, job),
