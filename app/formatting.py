@@ -62,6 +62,15 @@ def arch_lines(arch: Any) -> list[str]:
     return lines
 
 
+def fmt_number(value: float | None, digits: int = 4) -> str:
+    """A reward-like number: fixed decimals (large values in general format)."""
+    if value is None:
+        return "-"
+    if value != value:  # NaN
+        return "nan"
+    return f"{value:.{digits}f}" if abs(value) < 1000 else f"{value:.5g}"
+
+
 def json_document(value: Any) -> str:
     """Standard JSON for `--json` outputs: NaN and infinities (a store written by an older nasapp may hold
     them) become null, never the non-standard `NaN` / `Infinity`."""

@@ -17,7 +17,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from nasapp.app.formatting import json_document, plain
+from nasapp.app.formatting import fmt_number, json_document, plain
 from nasapp.app.tool_runs import follow_to_end, resumed_tool_run, run_job
 from nasapp.engine.errors import NasappError
 from nasapp.engine.results.proxy_search import (
@@ -148,9 +148,9 @@ def _print(out: Console, s: dict[str, Any], settings: dict[str, Any]) -> None:
     for i, c in enumerate(s["candidates"], start=1):
         table.add_row(str(i), str(c["steps"]), f"{c['data_fraction']:g}", f"{c['scale']:g}",
                       SHORT_REASONS.get(c["stopped"], c["stopped"] or "-"), str(c["final_steps"] or "-"),
-                      _number(c["kendall_tau"], 2), "-" if c["p_value"] is None else f"{c['p_value']:.2g}",
-                      _number(c["median_score"], 3),
-                      _number(c["median_train_time_s"], 1),
+                      fmt_number(c["kendall_tau"], 2), "-" if c["p_value"] is None else f"{c['p_value']:.2g}",
+                      fmt_number(c["median_score"], 3),
+                      fmt_number(c["median_train_time_s"], 1),
                       "-" if c["cost_share"] is None else f"{c['cost_share']:.1%}")
     out.print(table)
     out.print(plain("stopped: met (the target correlation), done (its steps), time (--time-limit), failed (a model"
@@ -158,7 +158,7 @@ def _print(out: Console, s: dict[str, Any], settings: dict[str, Any]) -> None:
                     " p-value; score: the models' median score; train s: median training time of one model to"
                     " that step; cost: that as a share of full training's"))
     for i, c in enumerate(s["candidates"], start=1):
-        curve = ", ".join(f"{p['step']}: {_number(p['kendall_tau'], 2)}" for p in c["correlation"])
+        curve = ", ".join(f"{p['step']}: {fmt_number(p['kendall_tau'], 2)}" for p in c["correlation"])
         latency = c["latency"]
         also = (f"; latency: Kendall tau {latency['kendall_tau']:.2f} with full training's (p"
                 f" {latency['p_value']:.2g})") if latency else ""
@@ -183,7 +183,3 @@ def job_lines(candidate: dict[str, Any], spec: dict[str, Any]) -> list[str]:
         lines += ["[data]", f"data_fraction = {candidate['data_fraction']:g}"]
     lines += ["[space]", f"scale = {{ width = {width:g}, depth = {depth:g} }}"]
     return lines
-
-
-def _number(value: float | None, digits: int) -> str:
-    return "-" if value is None else f"{value:.{digits}f}"

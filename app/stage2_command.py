@@ -11,7 +11,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from nasapp.app.formatting import json_document, plain
+from nasapp.app.formatting import fmt_number, json_document, plain
 from nasapp.app.tool_runs import extend_given, resumed_run
 from nasapp.engine.errors import NasappError
 from nasapp.engine.results.stage2 import stage2_summary, stage2_table, top_archs
@@ -133,8 +133,8 @@ def _print(out: Console, s: dict[str, Any]) -> None:
     out.print(plain(f"stage 2 run {s['job']} of job {s['source_job']}: {len(s['models'])} models retrained"))
     table = Table("model", "search trial", "search reward", "stage-2 reward", "status", box=None)
     for i, row in enumerate(s["models"], start=1):
-        table.add_row(str(i), str(row["search_trial"]), _number(row["search_reward"]),
-                      _number(row["stage2_reward"]), row["status"])
+        table.add_row(str(i), str(row["search_trial"]), fmt_number(row["search_reward"]),
+                      fmt_number(row["stage2_reward"]), row["status"])
     out.print(table)
     if s["kendall_tau"] is None:
         out.print(plain(f"rank correlation: none ({s['no_correlation_because']})"))
@@ -142,7 +142,3 @@ def _print(out: Console, s: dict[str, Any]) -> None:
         out.print(plain(f"Kendall's tau between search and stage-2 rewards: {s['kendall_tau']:.3f}"
                         f" (p = {s['p_value']:.3g}, {s['compared']} models); near 1: the proxy ranked the best"
                         " models as full training does"))
-
-
-def _number(value: float | None) -> str:
-    return "-" if value is None else f"{value:.4f}"

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from nasapp.app.formatting import fmt_number
 from nasapp.app.progress import format_duration
 from nasapp.engine.execution.python_command import module_command
 from nasapp.engine.jobs.liveness import effective_status, runner_alive
@@ -27,15 +28,6 @@ STATUS_TONES = {
     "pruned": "muted", "succeeded": "good", "finished": "good", "failed": "bad", "interrupted": "bad",
     "stopped": "muted",
 }
-
-
-def fmt_number(value: float | None, digits: int = 4) -> str:
-    """A reward-like number: fixed decimals (large values in general format)."""
-    if value is None:
-        return "-"
-    if value != value:  # NaN
-        return "nan"
-    return f"{value:.{digits}f}" if abs(value) < 1000 else f"{value:.5g}"
 
 
 def fmt_metric(value: Any) -> str:
