@@ -437,13 +437,16 @@ def spaces(
         return
     found = get_prebuilt(name)
     if as_json:
-        out.print(json.dumps({"name": found.name, "size": found.space.size(), "space": found.space.to_json()},
-                             indent=2), markup=False)
+        out.print(json.dumps({"name": found.name, "size": found.space.size(), "space": found.space.to_json(),
+                              "baselines": dict(found.baselines)}, indent=2), markup=False)
         return
     out.print(f"{found.name}: {found.description}")
     out.print(f"size: {found.space.size():,} architectures ({_size_text(found.space.size())})")
     for dim in found.space.dims():
         out.print("  " + dim.describe(), markup=False)
+    if found.baselines:
+        out.print(f"baselines (named architectures; `nasapp latency --space {found.name} --arch NAME`): "
+                  + ", ".join(found.baselines), markup=False)
 
 
 @app.command()

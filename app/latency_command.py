@@ -42,7 +42,8 @@ def parse_shape(text: str | None) -> tuple[int, ...] | None:
     return shape
 
 
-def _load_arch(arch: str | None, arch_file: str | None, seed: int | None, space: Any) -> Any:
+def _load_arch(arch: str | None, arch_file: str | None, seed: int | None, space: Any,
+               baselines: Any = None) -> Any:
     given = [name for name, value in (("--arch", arch), ("--arch-file", arch_file), ("--seed", seed))
              if value is not None]
     if len(given) != 1:
@@ -50,6 +51,8 @@ def _load_arch(arch: str | None, arch_file: str | None, seed: int | None, space:
                           + (f"; got {', '.join(given)}" if given else ""))
     if seed is not None:
         return space.sample(int(seed))
+    if arch is not None and arch in (baselines or {}):
+        return space.canonical(baselines[arch])  # a named baseline, e.g. --arch mnasnet-b1
     if arch_file is not None:
         path = Path(arch_file)
         if not path.is_file():
@@ -176,7 +179,7 @@ def latency_command(target: str | None = None, space: str | None = None, arch: s
 
         prebuilt = get_prebuilt(str(space))
         scale = normalize_scale({"width": width, "depth": depth})
-        chosen = _load_arch(arch, arch_file, seed, prebuilt.space)
+        chosen = _load_arch(arch, arch_file, seed, prebuilt.space, prebuilt.baselines)
         result = measure_architecture(prebuilt.name, chosen, shape, num_classes, scale, batch_size=batch_size,
                                       opset=opset, threads=threads, warmup=warmup, runs=runs, output=output)
     if as_json:

@@ -385,6 +385,12 @@ def test_latency_command_json_for_a_sampled_mnasnet_arch(capsys):
     assert printed["latency_ms"] > 0 and printed["onnx_bytes"] > 0
 
 
+def test_latency_command_takes_a_named_baseline(capsys):
+    result = latency_command(space="mnasnet", arch="mnasnet-b1", input_shape="1,8,8", width=0.25, depth=0.5,
+                             as_json=True, **FAST)
+    assert result["arch"] == get_prebuilt("mnasnet").space.canonical(get_prebuilt("mnasnet").baselines["mnasnet-b1"])
+
+
 def test_latency_command_table_for_an_arch_file(tmp_path: Path, capsys):
     arch = get_prebuilt("mnasnet").space.sample(5)
     arch_file = tmp_path / "arch.json"

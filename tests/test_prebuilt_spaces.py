@@ -353,6 +353,18 @@ def test_a_node_without_input_is_zero_and_its_edges_still_compute():
         assert torch.isfinite(cell(x)).all()
 
 
+def test_mnasnet_b1_baseline_is_torchvisions_mnasnet1_0():
+    """torchvision's mnasnet1_0 (MnasNet-B1) has 4,383,312 parameters and 314.4 M multiply-accumulates at 224x224
+    with 1,000 classes (its model table says 0.31 GFLOPs, the MnasNet paper 312 M): the space's baseline too."""
+    from nasapp.engine.latency.profile import model_profile
+
+    arch = mnasnet.BASELINES["mnasnet-b1"]
+    mnasnet.SPACE.validate(arch)
+    model = mnasnet.build(arch, (3, 224, 224), 1000, None)
+    assert model_profile(model, torch.zeros(1, 3, 224, 224)) == {"macs": 314_415_872, "flops": 628_831_744,
+                                                                  "params": 4_383_312}
+
+
 def test_nb201_all_none_cell_still_runs():
     arch = {key: "none" for key in nb201.EDGE_KEYS}
     model = nb201.build(arch, (3, 8, 8), 10, {"width": 0.5, "depth": 0.2})

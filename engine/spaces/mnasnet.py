@@ -55,6 +55,20 @@ SPACE = space({
 })
 
 
+def _block(op: str, kernel: int, layer_delta: int, skip: str = "identity") -> dict[str, Any]:
+    return {"op": op, "kernel": kernel, "se": 0.0, "skip": skip, "filters": 1.0, "layer_delta": layer_delta}
+
+
+# Named reference architectures of the space. MnasNet-B1 is torchvision's mnasnet1_0 exactly: at 224x224 with
+# 1,000 classes, 4,383,312 parameters and 314,415,872 multiply-accumulates (tests/test_prebuilt_spaces.py).
+BASELINES: dict[str, Any] = {
+    "mnasnet-b1": {"blocks": [
+        _block("dwconv", 3, 0, skip="none"), _block("mbconv3", 3, 1), _block("mbconv3", 5, 0),
+        _block("mbconv6", 5, -1), _block("mbconv6", 3, 0), _block("mbconv6", 5, 1), _block("mbconv6", 3, 0),
+    ]},
+}
+
+
 def build(arch: Any, input_shape: Any, num_classes: int, scale: Mapping[str, Any] | None = None):
     """Build the torch model for ``arch`` on ``(C, H, W)`` inputs; see :mod:`nasapp.engine.spaces.scale`."""
     arch = SPACE.canonical(arch)

@@ -5,8 +5,8 @@ Torch-free: listing the spaces (``nasapp spaces``) never imports torch; ``Prebui
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from nasapp.engine.errors import NasappError
@@ -33,13 +33,15 @@ class Prebuilt:
     kind: Literal["vision", "tabular"]
     # parse(text) -> arch: how tables name an architecture when not as JSON (NAS-Bench-201's own strings)
     parse: Callable[[str], Any] | None = None
+    baselines: Mapping[str, Any] = field(default_factory=dict)  # named reference architectures
 
 
 _PREBUILT: dict[str, Prebuilt] = {
     p.name: p
     for p in (
         Prebuilt(mlp.NAME, mlp.DESCRIPTION, mlp.SPACE, mlp.build, "tabular"),
-        Prebuilt(mnasnet.NAME, mnasnet.DESCRIPTION, mnasnet.SPACE, mnasnet.build, "vision"),
+        Prebuilt(mnasnet.NAME, mnasnet.DESCRIPTION, mnasnet.SPACE, mnasnet.build, "vision",
+                 baselines=mnasnet.BASELINES),
         Prebuilt(nb201.NAME, nb201.DESCRIPTION, nb201.SPACE, nb201.build, "vision", nb201.from_nb201_string),
     )
 }
