@@ -488,6 +488,11 @@ def proxy_variance(
     variance_command(job_file, copies, resume, max_cv, as_json, store, _quiet_follow(as_json), out)
 
 
+# --resume of the tools whose run is a row of the store's tool_runs table (not a job)
+ToolRunOption = Annotated[str | None, typer.Option(
+    "--resume", help="Continue the run with this id (after a crash or Ctrl-C) instead of starting one.")]
+
+
 @proxy_app.command("select")
 def proxy_select(
     job_file: Annotated[Path | None, typer.Argument(help="The job file whose space, data and trainer to use.")]
@@ -497,8 +502,7 @@ def proxy_select(
     drop: Annotated[int, typer.Option(help="Models dropped after each round.")] = 5,
     full_steps: Annotated[int | None, typer.Option(
         help="Steps of full training (default: the job's trainer.schedule_steps, else its trainer.steps).")] = None,
-    resume: Annotated[str | None, typer.Option(
-        help="Continue the run with this id (after a crash or Ctrl-C) instead of starting one.")] = None,
+    resume: ToolRunOption = None,
     as_json: JsonOption = False,
     db: DbOption = None,
 ) -> None:
@@ -540,8 +544,7 @@ def proxy_search(
         help="Seconds of training a candidate may spend before it stops (default: no limit).")] = None,
     checks: Annotated[int | None, typer.Option(
         help="Chunks a candidate trains in; the correlation is judged after each (default 4).")] = None,
-    resume: Annotated[str | None, typer.Option(
-        help="Continue the run with this id (after a crash or Ctrl-C) instead of starting one.")] = None,
+    resume: ToolRunOption = None,
     as_json: JsonOption = False,
     db: DbOption = None,
 ) -> None:

@@ -18,9 +18,9 @@ from rich.console import Console
 from rich.table import Table
 
 from nasapp.app.formatting import json_document, plain
-from nasapp.app.tool_runs import resumed_run
+from nasapp.app.tool_runs import extend_job, resumed_run
 from nasapp.engine.errors import NasappError
-from nasapp.engine.results.variance import variance_summary
+from nasapp.engine.results.variance import proxy_settings, variance_summary
 
 MAX_RESAMPLES = 5
 DEFAULT_COPIES = 5
@@ -37,7 +37,7 @@ def variance_command(job_file: Path | None, copies: int | None, resume: str | No
         copies = copies or DEFAULT_COPIES
         job_id = _created(store, job_file, copies)
     spec = _spec(store, job_id)
-    settings = {**spec.trainer.proxy, "data_fraction": spec.data.data_fraction if spec.data is not None else 1.0}
+    settings = proxy_settings(spec)
     for _ in range(MAX_RESAMPLES + 1):
         if store.job(job_id).status != "finished":
             follow(store, job_id)
@@ -45,7 +45,7 @@ def variance_command(job_file: Path | None, copies: int | None, resume: str | No
         missing = copies - summary["succeeded"]
         if missing <= 0 or summary["resampled"] >= MAX_RESAMPLES:
             break
-        _extend(store, job_id, missing)
+        extend_job(store, job_id, missing)  # room for the copies of the newly sampled model
     if as_json:
         out.print(json_document(summary), markup=False)
     else:
@@ -72,14 +72,6 @@ def _spec(store: Any, job_id: int) -> Any:
     from nasapp.engine.jobs.spec import job_spec
 
     return job_spec(store.job(job_id))
-
-
-def _extend(store: Any, job_id: int, more: int) -> None:
-    """Room for ``more`` trials: the copies of the newly sampled model."""
-    job = store.job(job_id)
-    spec = dict(job.spec)
-    spec["search"] = {**spec["search"], "max_trials": spec["search"]["max_trials"] + more}
-    store.update_job(job_id, spec=spec, max_trials=spec["search"]["max_trials"], status="stopped")
 
 
 def _print(out: Console, s: dict[str, Any]) -> None:

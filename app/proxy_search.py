@@ -22,10 +22,12 @@ from nasapp.app.tool_runs import follow_to_end, resumed_tool_run, run_job
 from nasapp.engine.errors import NasappError
 from nasapp.engine.results.proxy_search import (
     candidate_grid,
+    candidate_scale,
     chunk_ends,
     correlation_over_steps,
     first_met,
     full_training,
+    job_lines,
     search_summary,
 )
 
@@ -40,10 +42,11 @@ def search_command(job_file: Path | None, models: str | None, options: dict[str,
     time_limit_s, checks; an option not given (None or an empty list) is taken from the job's [proxy_search]."""
     if resume is not None:
         run_id = resumed_tool_run(store, resume, KIND, "proxy search")
+        run = store.tool_run(run_id)
+        full = full_training(store, store.tool_run(run.settings["select_run"]), run.settings["metric"])
     else:
-        run_id = _created(store, job_file, models, options)
-    run = store.tool_run(run_id)
-    full = full_training(store, store.tool_run(run.settings["select_run"]), run.settings["metric"])
+        run_id, full = _created(store, job_file, models, options)
+        run = store.tool_run(run_id)
     if run.status == "running":
         _run_candidates(store, run_id, full, follow, progress)
     summary = search_summary(store, store.tool_run(run_id), full)
@@ -53,7 +56,9 @@ def search_command(job_file: Path | None, models: str | None, options: dict[str,
         _print(out, summary, store.tool_run(run_id).settings)
 
 
-def _created(store: Any, job_file: Path | None, models: str | None, options: dict[str, Any]) -> int:
+def _created(store: Any, job_file: Path | None, models: str | None,
+             options: dict[str, Any]) -> tuple[int, dict[str, dict[str, Any]]]:
+    """A new run's id, and its models' full training (read first: an unfinished selection makes no run)."""
     from nasapp.engine.jobs.spec import ProxySearchSpec, load_job
 
     if job_file is None or models is None:
@@ -69,14 +74,14 @@ def _created(store: Any, job_file: Path | None, models: str | None, options: dic
         key = error.errors()[0]["loc"][0]  # type: ignore[attr-defined]
         raise NasappError(f"--{str(key).replace('_', '-')} {given.get(key, table.get(key))}:"
                           f" {error.errors()[0]['msg']}") from None  # type: ignore[attr-defined]
-    full_training(store, store.tool_run(select_id), spec.reward.metric)  # the models must be ready
+    full = full_training(store, store.tool_run(select_id), spec.reward.metric)
     candidates = candidate_grid(chosen.steps or [spec.trainer.steps],
                                 chosen.data_fraction or [spec.data.data_fraction if spec.data else 1.0],
                                 chosen.scale or [1.0])
     settings = {"job_file": str(Path(job_file).resolve()), "spec": spec.model_dump(mode="json"),
                 "select_run": select_id, "candidates": candidates, "target": chosen.target, "max_p": chosen.max_p,
                 "time_limit_s": chosen.time_limit_s, "checks": chosen.checks, "metric": spec.reward.metric}
-    return int(store.create_tool_run(KIND, f"{spec.name}-proxy-search", settings))
+    return int(store.create_tool_run(KIND, f"{spec.name}-proxy-search", settings)), full
 
 
 def _run_candidates(store: Any, run_id: int, full: dict[str, dict[str, Any]],
@@ -127,10 +132,7 @@ def _judge(store: Any, state: dict[str, Any], settings: dict[str, Any], scores: 
 def _chunk_job(store: Any, run_id: int, settings: dict[str, Any], index: int, chunk: int, ends: list[int],
                archs: list[Any], jobs: list[int]) -> int:
     candidate, base = settings["candidates"][index], settings["spec"]
-    scale = dict(base["space"].get("scale") or {})
-    base = {**base, "space": {**base["space"], "scale": {
-        **scale, "width": scale.get("width", 1.0) * candidate["scale"],
-        "depth": scale.get("depth", 1.0) * candidate["scale"]}}}
+    base = {**base, "space": {**base["space"], "scale": candidate_scale(candidate, base)}}
     trainer = {"steps": ends[chunk], "schedule_steps": candidate["steps"], "checkpoint": True,
                "continue_from": jobs[-1] if jobs else None}
     data_fraction = candidate["data_fraction"] if base.get("data") is not None else None
@@ -171,15 +173,3 @@ def _print(out: Console, s: dict[str, Any], settings: dict[str, Any]) -> None:
     out.print(plain(f"best: {best['name']} (tau {best['kendall_tau']:.3f}, p {best['p_value']:.3g}, "
                     f"{best['cost_share']:.1%} of full training's cost). Job-file lines that use it:"))
     out.print(plain("\n".join(job_lines(best, settings["spec"]))))
-
-
-def job_lines(candidate: dict[str, Any], spec: dict[str, Any]) -> list[str]:
-    """The job-file lines of the candidate's proxy at the step it met the target."""
-    scale = spec["space"].get("scale") or {}
-    width = scale.get("width", 1.0) * candidate["scale"]
-    depth = scale.get("depth", 1.0) * candidate["scale"]
-    lines = ["[trainer]", f"steps = {candidate['final_steps']}", f"schedule_steps = {candidate['steps']}"]
-    if spec.get("data") is not None:
-        lines += ["[data]", f"data_fraction = {candidate['data_fraction']:g}"]
-    lines += ["[space]", f"scale = {{ width = {width:g}, depth = {depth:g} }}"]
-    return lines

@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from nasapp.app.formatting import fmt_number, json_document, plain
-from nasapp.app.tool_runs import extend_given, resumed_run
+from nasapp.app.tool_runs import extend_job, resumed_run
 from nasapp.engine.errors import NasappError
 from nasapp.engine.results.stage2 import stage2_summary, stage2_table, top_archs
 from nasapp.store.db import FINISHED
@@ -112,7 +112,7 @@ def _alongside(store: Any, child_id: int, every: int, follow: Callable[[Any, int
         if new:
             progress.print(plain(f"stage 2 of job {parent_id}: {finished} trials finished; retraining"
                                  f" {len(new)} new top model(s) in job {child_id}"))
-            extend_given(store, child_id, new)
+            extend_job(store, child_id, len(new), archs=new)
             follow(store, child_id)
         if not going:
             return

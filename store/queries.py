@@ -38,6 +38,14 @@ def job_stats(store: Store) -> dict[int, dict[str, Any]]:
     return stats
 
 
+def stage2_job_ids(store: Store, job_id: int) -> list[int]:
+    """Ids of the jobs that retrain job ``job_id``'s models (strategy ``given`` naming it as ``source_job``)."""
+    cursor = store.conn.execute(
+        "SELECT id FROM jobs WHERE json_extract(spec, '$.strategy.name') = 'given'"
+        " AND json_extract(spec, '$.strategy.source_job') = ? ORDER BY id", (job_id,))
+    return [row[0] for row in cursor.fetchall()]
+
+
 def empty_stats() -> dict[str, Any]:
     return {"counts": dict.fromkeys(TRIAL_STATES, 0), "best_max": None, "best_min": None}
 

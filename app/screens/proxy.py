@@ -138,13 +138,13 @@ def run_view(store: Store, key: tuple[str, int]) -> tuple[str, dict, str, bool]:
 
 
 def _variance_view(store: Store, job_id: int) -> tuple[str, dict, str, bool]:
-    from nasapp.engine.results.variance import variance_summary
+    from nasapp.engine.results.variance import proxy_settings, variance_summary
 
     job = store.job(job_id)
     spec = job_spec(job)
     metric = spec.reward.metric
-    settings = {**spec.trainer.proxy, "data_fraction": spec.data.data_fraction if spec.data else 1.0}
-    s = variance_summary(store, job_id, metric, int(job.spec["strategy"].get("copies", 5)), settings=settings)
+    s = variance_summary(store, job_id, metric, int(job.spec["strategy"].get("copies", 5)),
+                         settings=proxy_settings(spec))
     lines = [f"proxy variance run {job_id} ({job.status}): {s['succeeded']} of {s['copies']} copies succeeded,"
              f" {s['failed']} failed, {s['resampled']} model(s) resampled",
              "final scores: " + ", ".join(f"{v:.4f}" for v in s["scores"])]
@@ -178,8 +178,7 @@ def _select_view(store: Store, run: Any) -> tuple[str, dict, str, bool]:
 
 
 def _search_view(store: Store, run: Any) -> tuple[str, dict, str, bool]:
-    from nasapp.app.proxy_search import job_lines
-    from nasapp.engine.results.proxy_search import full_training, search_summary
+    from nasapp.engine.results.proxy_search import full_training, job_lines, search_summary
 
     full = full_training(store, store.tool_run(run.settings["select_run"]), run.settings["metric"])
     s = search_summary(store, run, full)

@@ -296,7 +296,7 @@ class Runner:
 
     def _trial_message(self, trial: RunningTrial) -> dict[str, Any]:
         workdir = self.store.trial_dir(self.job_id, trial.number)
-        resume_from = self.checkpoints.get(self.space.fingerprint(trial.arch))
+        resume_from = self.checkpoints.get(self.space.fingerprint(trial.arch)) if self.checkpoints else None
         return {
             **self.job_settings, "trial_id": trial.id, "number": trial.number, "arch": trial.arch,
             "seed": self.spec.seed * 100_003 + trial.number, "workdir": str(workdir),

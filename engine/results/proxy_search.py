@@ -153,3 +153,20 @@ def search_summary(store: Any, run: Any, full: dict[str, dict[str, Any]]) -> dic
             "target_correlation": settings["target"], "max_p_value": settings["max_p"],
             "models": len(full), "full_training_time_s": full_cost, "candidates": candidates,
             "best": best["name"] if best else None}
+
+
+def candidate_scale(candidate: dict[str, Any], spec: dict[str, Any]) -> dict[str, Any]:
+    """The job's ``[space] scale`` with the candidate's multiplier on its width and depth."""
+    scale = dict(spec["space"].get("scale") or {})
+    return {**scale, "width": scale.get("width", 1.0) * candidate["scale"],
+            "depth": scale.get("depth", 1.0) * candidate["scale"]}
+
+
+def job_lines(candidate: dict[str, Any], spec: dict[str, Any]) -> list[str]:
+    """The job-file lines of the candidate's proxy at the step it met the target."""
+    scale = candidate_scale(candidate, spec)
+    lines = ["[trainer]", f"steps = {candidate['final_steps']}", f"schedule_steps = {candidate['steps']}"]
+    if spec.get("data") is not None:
+        lines += ["[data]", f"data_fraction = {candidate['data_fraction']:g}"]
+    lines += ["[space]", f"scale = {{ width = {scale['width']:g}, depth = {scale['depth']:g} }}"]
+    return lines

@@ -13,6 +13,7 @@ from typing import Any
 
 from nasapp.engine.errors import NasappError
 from nasapp.store import Store
+from nasapp.store.queries import stage2_job_ids
 from nasapp.store.records import Job
 
 _FETCH = 5  # best trials fetched per model wanted: a search may have trained one architecture more than once
@@ -53,16 +54,15 @@ def stage2_table(parent: Job, archs: list[Any], steps: int | None, data_fraction
 
 def stage2_runs(store: Store, job_id: int) -> list[Job]:
     """The stage-2 runs of the search ``job_id`` (its child jobs of strategy ``given``), oldest first."""
-    return [job for job in store.jobs() if job.spec.get("strategy", {}).get("name") == "given"
-            and job.spec["strategy"].get("source_job") == job_id]
+    return [store.job(child) for child in stage2_job_ids(store, job_id)]  # type: ignore[misc]
 
 
 def stage2_line(store: Store, job_id: int, direction: str) -> str | None:
     """One line on the search's newest stage-2 run: its job, how many models are retrained, Kendall's tau."""
-    runs = stage2_runs(store, job_id)
+    runs = stage2_job_ids(store, job_id)  # one cheap query: the dashboard asks on every change
     if not runs:
         return None
-    child = store.job(runs[-1].id) or runs[-1]
+    child = store.job(runs[-1])
     summary = stage2_summary(store, child, direction)
     done = sum(row["stage2_reward"] is not None for row in summary["models"])
     tau = (f"Kendall tau {summary['kendall_tau']:.2f} (p {summary['p_value']:.2g})"

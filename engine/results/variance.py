@@ -19,6 +19,11 @@ MAX_CV = 0.01  # default: a 1% spread of the score is about the gap between neig
 MAX_CURVE_NOISE = 0.01
 
 
+def proxy_settings(spec: Any) -> dict[str, Any]:
+    """What the advice refers to: the job's ``[trainer]`` settings and its ``data_fraction``."""
+    return {**spec.trainer.proxy, "data_fraction": spec.data.data_fraction if spec.data is not None else 1.0}
+
+
 def variance_summary(store: Store, job_id: int, metric: str, copies: int, max_cv: float = MAX_CV,
                      max_curve_noise: float = MAX_CURVE_NOISE,
                      settings: dict[str, Any] | None = None) -> dict[str, Any]:
