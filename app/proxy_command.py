@@ -59,7 +59,9 @@ def _created(store: Any, job_file: Path | None, copies: int) -> int:
     if job_file is None:
         raise NasappError("give the job file whose proxy task to measure, or --resume RUN")
     spec = load_job(job_file)
-    raw = spec.model_dump(mode="json")
+    from nasapp.engine.jobs.baseline import without_baseline
+
+    raw = without_baseline(spec.model_dump(mode="json"))
     raw["name"] = f"{spec.name}-variance"
     raw["strategy"] = {"name": "copies", "copies": copies}
     raw["early_stopping"] = {"rule": "none"}  # every copy trains to the end

@@ -63,7 +63,10 @@ def _created(store: Any, parent_ref: str | None, top: int, steps: int | None, da
     if parent is None:
         raise NasappError(f"no job {parent_ref!r} in {store.path}")
     best = top_archs(store, parent, top, job_spec(parent).reward.direction)
-    raw = stage2_table(parent, [arch for _, arch, _ in best], steps, data_fraction, scale)
+    from nasapp.engine.jobs.baseline import measured_baseline_ms
+
+    raw = stage2_table(parent, [arch for _, arch, _ in best], steps, data_fraction, scale,
+                       measured_baseline_ms(store, parent))
     return int(create_job(store, validate_job(parse_job(raw, source=f"stage 2 of job {parent.id}"))))
 
 

@@ -47,7 +47,9 @@ def run_job(store: Any, base: dict[str, Any], name: str, archs: list[Any] | None
     found = store.find_job(name)
     if found is not None and found.name == name:
         return int(found.id)
-    raw = copy.deepcopy(base)
+    from nasapp.engine.jobs.baseline import without_baseline
+
+    raw = without_baseline(copy.deepcopy(base))
     raw["name"] = name
     raw["strategy"] = {"name": "random"} if archs is None else {"name": "given", "archs": archs}
     raw["early_stopping"] = {"rule": "none"}

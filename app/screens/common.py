@@ -184,6 +184,8 @@ def reward_summary(spec: JobSpec) -> str:
     if reward.formula:
         return f"{reward.direction} {reward.formula}"
     text = f"{reward.direction} {reward.metric}"
-    if reward.latency_target_ms:
-        text += f", latency target {reward.latency_target_ms:g} ms ({reward.constraint})"
+    target = reward.latency_target_ms
+    if target:
+        shown = target if isinstance(target, str) else f"{target:g} ms"
+        text += f", latency target {shown} ({reward.constraint})"
     return text

@@ -35,6 +35,8 @@ class SearchSpec(Options):
     devices: str | list[int] = "auto"
     trial_timeout_s: float = Field(600.0, gt=0)
     max_failure_rate: float = Field(0.2, ge=0, le=1)
+    # trained and measured first, as trial 0: a name from the prebuilt space's baselines or an architecture
+    baseline: str | dict[str, Any] | None = None
 
     @field_validator("parallel")
     @classmethod

@@ -17,6 +17,7 @@ from typing import Any
 
 from nasapp.engine.early_stopping import EarlyStoppingRule, make_rule
 from nasapp.engine.errors import NasappError, TrialFailed
+from nasapp.engine.execution.baseline_trial import BaselineTrial
 from nasapp.engine.execution.context import CHECKPOINT_FILE
 from nasapp.engine.execution.executor import Executor
 from nasapp.engine.execution.executors import EXECUTORS
@@ -29,6 +30,7 @@ from nasapp.engine.rewards.reward import compose_reward
 from nasapp.engine.spaces import Space
 from nasapp.engine.strategies import Strategy, TrialOutcome, make_strategy
 from nasapp.store import Store, Trial
+from nasapp.store.db import FINISHED
 
 POLL_S = 0.2
 COMMAND_POLL_S = 0.5
@@ -119,6 +121,8 @@ class Runner:
         self.executor: Executor | None = None
         self.latency: LatencyStage | None = None
         self.checkpoints: dict[str, Any] = {}  # fingerprint -> checkpoint to continue from (trainer.continue_from)
+        self.baseline = BaselineTrial(self.spec, self.space)  # [search] baseline: trial 0
+        self.fatal: str | None = None  # why the job cannot go on (the baseline gave no latency target)
         self.token: str | None = None  # this runner's lock token, once claimed
         self._lost = False
         self._last_heartbeat = 0.0
@@ -179,6 +183,7 @@ class Runner:
         self._replay_history()
         self.pending = self.store.requeue_unfinished(self.job_id)
         self.tallies = Tallies.load(self.store, self.job_id, self.direction)
+        self._start_baseline()
         self.store.update_job(self.job_id, status="running", message=None,
                               started_at=self.job.started_at or time.time())
         resumed = " (resumed)" if self.seq else ""
@@ -190,6 +195,7 @@ class Runner:
             measured = [(t.arch, t.metrics["latency_ms"]) for t in self.store.trials(self.job_id, "succeeded")
                         if "latency_ms" in t.metrics]
             self.latency = LatencyStage.for_job(self.spec, self.space, job_dir, measured)
+            self._target_to_gate()
             self.checkpoints = self._checkpoints_to_continue()
             slots = executor.start()
             self.store.add_event(self.job_id, f"{len(slots)} workers on {', '.join(slots)}")
@@ -215,6 +221,8 @@ class Runner:
     def _loop(self) -> str:
         assert self.executor is not None
         while True:
+            if self.fatal:
+                return self._stop("failed", self.fatal)
             self._heartbeat()
             self.store.maybe_checkpoint()  # a lost -wal file then loses at most the last minute
             self._handle_commands()
@@ -237,7 +245,8 @@ class Runner:
     def _replay_history(self) -> None:
         for seq, kind, trial in self.store.history(self.job_id):
             if kind == "ask":
-                self.strategy.ask(1)
+                if not self.baseline.is_baseline(trial.number, trial.fingerprint):  # never asked of the strategy
+                    self.strategy.ask(1)
             else:
                 self.strategy.tell(outcome_of(trial, self.direction))
             self.seq = seq + 1
@@ -247,6 +256,34 @@ class Runner:
                 value = values.get(self.spec.reward.metric)
                 if trial_id in finished and isinstance(value, int | float):
                     self.rule.observe(finished[trial_id], step, score(float(value), self.direction))  # type: ignore[arg-type]
+
+    def _start_baseline(self) -> None:
+        """Queue the baseline as trial 0 of a fresh job; on a resume, take the latency target from its result."""
+        if not self.baseline.enabled:
+            return
+        if self.tallies.next_number == 0:
+            number = self.tallies.take_number()
+            trial_id = self.store.add_trial(self.job_id, number, self.baseline.arch, self.baseline.fingerprint,
+                                            self._next_seq())
+            self.tallies.move(None, "queued")
+            self.pending.insert(0, self.store.trial(trial_id))  # type: ignore[arg-type]
+            self.store.add_event(self.job_id, f"trial 0 is the baseline {self.baseline.name}")
+            return
+        first = self.store.trial_by_number(self.job_id, 0)
+        if first is None or first.status not in FINISHED:
+            return
+        if first.status == "succeeded" and _positive(first.metrics.get("latency_ms")):
+            self.baseline.resolve(first.metrics["latency_ms"])
+        elif self.baseline.waiting:
+            self.fatal = self.baseline.failed_message(first, {"status": first.status, "reason": first.reason,
+                                                              "message": first.message})
+
+    def _target_to_gate(self) -> None:
+        """The latency gate skips by the target in ms, known once a baseline-relative one is measured."""
+        gate = self.latency.gate if self.latency is not None else None
+        target = self.baseline.reward.latency_target_ms
+        if gate is not None and not isinstance(target, str):
+            gate.set_target(target)
 
     def _next_seq(self) -> int:
         self.seq += 1
@@ -359,7 +396,8 @@ class Runner:
         value = metrics.get(self.spec.reward.metric)
         if self.rule is None or trial.stop_at_step is not None or value is None:
             return
-        if step >= self.spec.trainer.steps:  # its last planned step: stopping it now would save nothing
+        baseline = self.baseline.is_baseline(trial.number, self.space.fingerprint(trial.arch))
+        if baseline or step >= self.spec.trainer.steps:  # never stop the baseline; at its last step, nothing to save
             self.rule.observe(trial.number, step, score(value, self.direction))  # type: ignore[arg-type]
             return
         if self.rule.should_stop(trial.number, step, score(value, self.direction)):  # type: ignore[arg-type]
@@ -381,6 +419,26 @@ class Runner:
                            f" {self.spec.early_stopping.rule!r}"}
 
     def _finish(self, trial: RunningTrial, result: dict[str, Any]) -> None:
+        """Record a trial's end; while a baseline-relative latency target is unknown, succeeded trials wait."""
+        is_baseline = self.baseline.is_baseline(trial.number, self.space.fingerprint(trial.arch))
+        latency = (result.get("metrics") or {}).get("latency_ms")
+        if is_baseline and result["status"] == "succeeded" and _positive(latency):
+            self.store.add_event(self.job_id, self.baseline.resolve(latency))
+            self._target_to_gate()
+            self._record(trial, result)
+            for waiting, waited in self.baseline.deferred:
+                self._record(waiting, waited)
+            self.baseline.deferred.clear()
+            return
+        if self.baseline.waiting:
+            if is_baseline:
+                self.fatal = self.baseline.failed_message(trial, result)
+            elif result["status"] == "succeeded":
+                self.baseline.deferred.append((trial, result))
+                return
+        self._record(trial, result)
+
+    def _record(self, trial: RunningTrial, result: dict[str, Any]) -> None:
         metrics = dict(result.get("metrics") or {})
         if trial.predicted_latency_ms is not None:
             metrics["predicted_latency_ms"] = trial.predicted_latency_ms
@@ -404,7 +462,7 @@ class Runner:
             self.store.add_event(self.job_id, f"trial {trial.number} pruned: {text}")
 
     def _reward(self, metrics: dict[str, float]) -> tuple[float | None, str | None, str | None]:
-        result = compose_reward(self.spec.reward, metrics)
+        result = compose_reward(self.baseline.reward, metrics)
         if result.warning and not self._warned_scale:
             self._warned_scale = True  # once per run: a metric on a 0-100 scale would flood the log
             self.store.add_event(self.job_id, result.warning, "warning")
@@ -445,6 +503,10 @@ class Runner:
             self.store.finish_trial(trial.id, "cancelled", reason="cancelled", message=message)
             self.tallies.move("running", "cancelled")
         self.running.clear()
+        for trial, _ in self.baseline.deferred:  # trained, but their reward waited for the baseline: run again
+            self.store.finish_trial(trial.id, "cancelled", reason="cancelled", message=message)
+            self.tallies.move("running", "cancelled")
+        self.baseline.deferred.clear()
         if self.latency is not None:
             self.latency.forget()
         if self.executor is not None:
@@ -481,6 +543,10 @@ def job_settings(spec: JobSpec) -> dict[str, Any]:
         "data_seed": spec.seed, "export": {"batch_size": spec.latency.batch_size, "opset": spec.latency.opset},
         "space": {"prebuilt": spec.space.prebuilt, "scale": spec.space.scale.model_dump()},
     }
+
+
+def _positive(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and value > 0
 
 
 def _checked_result(event: dict[str, Any]) -> dict[str, Any]:

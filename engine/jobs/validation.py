@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from nasapp.engine.errors import NasappError
+from nasapp.engine.jobs.baseline import check_baseline
 from nasapp.engine.jobs.spec import JobSpec
 from nasapp.engine.spaces import Space, space
 from nasapp.store import Store
@@ -92,6 +93,7 @@ def validate_job(spec: JobSpec) -> ValidatedJob:
     check_trainer(spec)
     check_strategy(spec)
     found = resolve_space(spec)
+    check_baseline(spec, found)
     data = check_data(spec)
     return ValidatedJob(spec, found, notes, data)
 

@@ -13,13 +13,17 @@ from nasapp.store.records import Trial
 
 
 class LatencyGate:
-    def __init__(self, predictor: LatencyPredictor, target_ms: float, skip_over: float) -> None:
+    def __init__(self, predictor: LatencyPredictor, target_ms: float | None, skip_over: float) -> None:
         self.predictor = predictor
-        self.limit_ms = target_ms * skip_over
         self.skip_over = skip_over
-        self.target_ms = target_ms
         self.archs: list[Any] = []
         self.measured: list[float] = []
+        self.set_target(target_ms)
+
+    def set_target(self, target_ms: float | None) -> None:
+        """The latency target in ms; None (a target relative to a baseline not measured yet) skips nothing."""
+        self.target_ms = target_ms
+        self.limit_ms = None if target_ms is None else target_ms * self.skip_over
 
     @classmethod
     def for_job(cls, spec: Any, space: Any) -> LatencyGate | None:
@@ -35,7 +39,8 @@ class LatencyGate:
                 spec.space.scale.model_dump(), spec.latency.batch_size)
         else:
             predictor = LatencyPredictor(space)
-        return cls(predictor, spec.reward.latency_target_ms, spec.latency.skip_predicted_over)
+        target = spec.reward.latency_target_ms
+        return cls(predictor, None if isinstance(target, str) else target, spec.latency.skip_predicted_over)
 
     def observe(self, arch: Any, latency_ms: float) -> None:
         self.archs.append(arch)
@@ -46,7 +51,7 @@ class LatencyGate:
         return self.predictor.predict(arch) if self.predictor.ready else None
 
     def skip_reason(self, predicted: float | None) -> str | None:
-        if predicted is None or predicted <= self.limit_ms:
+        if predicted is None or self.limit_ms is None or predicted <= self.limit_ms:
             return None
         return (f"predicted latency {predicted:.3g} ms is over latency.skip_predicted_over = {self.skip_over:g}"
                 f" x reward.latency_target_ms = {self.target_ms:g} ms")

@@ -33,9 +33,15 @@ def top_archs(store: Store, job: Job, top: int, direction: str) -> list[tuple[in
 
 
 def stage2_table(parent: Job, archs: list[Any], steps: int | None, data_fraction: float | None,
-                 scale: float | None) -> dict[str, Any]:
-    """The child job's table: the parent's spec with the stage-2 settings and the ``given`` strategy."""
-    raw = copy.deepcopy(parent.spec)
+                 scale: float | None, baseline_ms: float | None = None) -> dict[str, Any]:
+    """The child job's table: the parent's spec with the stage-2 settings and the ``given`` strategy.
+
+    Stage 2 trains no baseline of its own: a latency target relative to the parent's baseline becomes the
+    parent's target in ms (``baseline_ms``: its baseline's measured latency), unless ``scale`` changes the
+    models' size, which makes that figure meaningless; then the target is dropped."""
+    from nasapp.engine.jobs.baseline import without_baseline
+
+    raw = without_baseline(copy.deepcopy(parent.spec), baseline_ms if scale is None else None)
     raw["name"] = f"{parent.name}-stage2"
     raw["strategy"] = {"name": "given", "archs": archs, "source_job": parent.id}
     raw["early_stopping"] = {"rule": "none"}

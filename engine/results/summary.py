@@ -32,7 +32,28 @@ def summarize(store: Store, job: Job, best_k: int = 1) -> dict[str, Any]:
         "reward": spec.reward.model_dump(), "message": job.message, "created_at": job.created_at,
         "failures": failures(store, job),
         "pruned": pruned(store, job),
+        "baseline": baseline(store, job),
     }
+
+
+def baseline(store: Store, job: Job) -> dict[str, Any] | None:
+    """Trial 0 of a job with ``[search] baseline``: its outcome, and the latency target it set (if relative)."""
+    spec = job_spec(job)
+    given = spec.search.baseline
+    if given is None:
+        return None
+    trial = store.trial_by_number(job.id, 0)
+    out: dict[str, Any] = {"name": given if isinstance(given, str) else "architecture table", "trial": 0,
+                           "status": trial.status if trial else "not started", "reward": None,
+                           "metric": None, "latency_ms": None, "target_ms": None}
+    if trial is None:
+        return out
+    latency = trial.metrics.get("latency_ms")
+    out.update(reward=trial.reward, metric=trial.metrics.get(spec.reward.metric), latency_ms=latency)
+    ratio = spec.reward.target_ratio
+    if ratio is not None and isinstance(latency, int | float):
+        out["target_ms"] = ratio * latency
+    return out
 
 
 def pruned(store: Store, job: Job) -> dict[str, Any]:

@@ -84,7 +84,7 @@ def validate_reward_spec(reward_spec: RewardSpec | Mapping[str, Any],
     notes: list[str] = []
     for key in ("latency_target_ms", "memory_limit_mb"):
         value = getattr(spec, key)
-        if value is not None and not math.isfinite(value):
+        if isinstance(value, float | int) and not math.isfinite(value):
             raise NasappError(f"reward.{key}: {value!r} must be a finite positive number")
     weight = spec.latency_weight
     if not math.isfinite(weight):
@@ -186,6 +186,9 @@ def _metric_reward(spec: RewardSpec, metrics: Mapping[str, Any]) -> RewardResult
     target = spec.latency_target_ms
     if target is None:
         return RewardResult(value)
+    if isinstance(target, str):  # the runner turns it into milliseconds once the baseline is measured
+        return RewardResult(None, "error", f"reward.latency_target_ms = {target!r}: the baseline's latency is"
+                                           " not known yet")
     if "latency_ms" not in metrics:
         return RewardResult(None, "error", f"reward.latency_target_ms = {target:g} needs the trial's"
                                            f" latency_ms, which was not measured: {ENABLE_LATENCY}")

@@ -55,16 +55,32 @@ SPACE = space({
 })
 
 
-def _block(op: str, kernel: int, layer_delta: int, skip: str = "identity") -> dict[str, Any]:
-    return {"op": op, "kernel": kernel, "se": 0.0, "skip": skip, "filters": 1.0, "layer_delta": layer_delta}
+def _block(op: str, kernel: int, layer_delta: int, skip: str = "identity", se: float = 0.0,
+           filters: float = 1.0) -> dict[str, Any]:
+    return {"op": op, "kernel": kernel, "se": se, "skip": skip, "filters": filters, "layer_delta": layer_delta}
 
 
-# Named reference architectures of the space. MnasNet-B1 is torchvision's mnasnet1_0 exactly: at 224x224 with
-# 1,000 classes, 4,383,312 parameters and 314,415,872 multiply-accumulates (tests/test_prebuilt_spaces.py).
+# MnasNet-A1 as the paper built it (Tan et al. 2019, fig. 7): the same blocks as ``mnasnet-a1-closest`` but 112
+# and 160 channels in blocks 5 and 6, which no filter multiplier of this space reaches. Built with
+# ``build_mnasnet(..., A1_WIDTHS, ...)`` it has 3,887,038 parameters and 311,579,072 MACs at 224x224 with 1,000
+# classes (the paper: 3.9 M, 312 M); tests/test_baselines.py checks both.
+A1_WIDTHS = (16, 24, 40, 80, 112, 160, 320)
+
+# Named reference architectures of the space (``[search] baseline``, ``nasapp latency --baseline``):
+# - mnasnet-b1: torchvision's mnasnet1_0 exactly: 4,383,312 parameters, 314,415,872 MACs at 224x224, 1,000
+#   classes (the paper and torchvision: 4.4 M, 315 M / 0.31 G).
+# - mnasnet-a1-closest: MnasNet-A1's ops, kernels, SE and layers with the filter multipliers nearest its widths
+#   (1.25 x 96 = 120 for 112, 0.75 x 192 = 144 for 160): 3,720,794 parameters (-4.3% against A1's 3,887,038),
+#   309,884,048 MACs (-0.5%). The other multiplier pairs miss by 6.4% or more.
 BASELINES: dict[str, Any] = {
     "mnasnet-b1": {"blocks": [
         _block("dwconv", 3, 0, skip="none"), _block("mbconv3", 3, 1), _block("mbconv3", 5, 0),
         _block("mbconv6", 5, -1), _block("mbconv6", 3, 0), _block("mbconv6", 5, 1), _block("mbconv6", 3, 0),
+    ]},
+    "mnasnet-a1-closest": {"blocks": [
+        _block("dwconv", 3, 0, skip="none"), _block("mbconv6", 3, 0), _block("mbconv3", 5, 0, se=0.25),
+        _block("mbconv6", 3, 0), _block("mbconv6", 3, 0, se=0.25, filters=1.25),
+        _block("mbconv6", 5, 0, se=0.25, filters=0.75), _block("mbconv6", 3, 0),
     ]},
 }
 

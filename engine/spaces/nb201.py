@@ -101,3 +101,11 @@ def build(arch: Any, input_shape: Any, num_classes: int, scale: Mapping[str, Any
     return NB201Network(ops, shape[0], scale_channels(BASE_CHANNELS, scale["width"]),
                         scale_count(BASE_CELLS, scale["depth"]), num_classes, image_size(shape, scale),
                         scale["resolution"])
+
+
+# Named reference architectures (``[search] baseline``, ``nasapp latency --baseline``): the benchmark's best
+# cell on CIFAR-10 (94.37% test accuracy in ../shared/benchmarks; 1,073,466 parameters with 10 classes).
+BASELINES: dict[str, Any] = {
+    "nb201-best-cifar10": from_nb201_string(
+        "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|"),
+}

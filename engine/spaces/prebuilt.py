@@ -42,7 +42,8 @@ _PREBUILT: dict[str, Prebuilt] = {
         Prebuilt(mlp.NAME, mlp.DESCRIPTION, mlp.SPACE, mlp.build, "tabular"),
         Prebuilt(mnasnet.NAME, mnasnet.DESCRIPTION, mnasnet.SPACE, mnasnet.build, "vision",
                  baselines=mnasnet.BASELINES),
-        Prebuilt(nb201.NAME, nb201.DESCRIPTION, nb201.SPACE, nb201.build, "vision", nb201.from_nb201_string),
+        Prebuilt(nb201.NAME, nb201.DESCRIPTION, nb201.SPACE, nb201.build, "vision", nb201.from_nb201_string,
+                 nb201.BASELINES),
     )
 }
 
