@@ -257,9 +257,25 @@ def _print_outcome(summary: dict[str, Any], console: Console = out) -> None:
         value = best["metrics"].get(metric)
         shown = f"{metric} {value:.4f}" if value is not None else f"reward {best['reward']:.4f}"
         console.print(f"best: trial {best['trial']}, {shown}, reward {best['reward']:.4f}")
+        if summary.get("baseline"):
+            console.print(plain(_baseline_line(summary["baseline"], metric)))
         console.print("architecture:")
         for line in arch_lines(best["arch"]):
             console.print("  " + plain(line, False))
+
+
+def _baseline_line(baseline: dict[str, Any], metric: str) -> str:
+    """Trial 0, the baseline: what the search is measured against, and the latency target it set."""
+    parts = [f"baseline: trial 0 ({baseline['name']}) {baseline['status']}"]
+    if baseline["metric"] is not None:
+        parts.append(f"{metric} {baseline['metric']:.4f}")
+    if baseline["latency_ms"] is not None:
+        parts.append(f"latency {baseline['latency_ms']:.4g} ms")
+    if baseline["reward"] is not None:
+        parts.append(f"reward {baseline['reward']:.4f}")
+    if baseline["target_ms"] is not None:
+        parts.append(f"so the latency target is {baseline['target_ms']:.4g} ms")
+    return ", ".join(parts)
 
 
 def _pruned_line(pruned: dict[str, Any]) -> str:
@@ -393,25 +409,39 @@ def latency(
     arch_file: Annotated[str | None, typer.Option(help="A JSON file holding the architecture.")] = None,
     seed: Annotated[int | None, typer.Option(help="Time a random architecture of --space sampled with this seed.")]
     = None,
+    baseline: Annotated[str | None, typer.Option(help="Time a named baseline of --space, e.g. mnasnet-b1"
+                                                      " (`nasapp spaces NAME` lists them).")] = None,
     input_shape: Annotated[str | None, typer.Option(help="Model input, e.g. 3,32,32 (tabular: 64).")] = None,
     num_classes: Annotated[int, typer.Option(help="Output classes of the built model.")] = 10,
     width: Annotated[float, typer.Option(help="Width multiplier (scale) of the built model.")] = 1.0,
     depth: Annotated[float, typer.Option(help="Depth multiplier (scale) of the built model.")] = 1.0,
-    threads: Annotated[int, typer.Option(help="ONNX Runtime intra-op threads.")] = 1,
-    runs: Annotated[int | None, typer.Option(help="Timed runs (default 200).")] = None,
-    warmup: Annotated[int | None, typer.Option(help="Untimed warm-up runs (default 10).")] = None,
-    batch_size: Annotated[int, typer.Option(help="Batch size of the exported model.")] = 1,
+    threads: Annotated[int | None, typer.Option(help="ONNX Runtime intra-op threads (default 1; --job: the"
+                                                     " job's).")] = None,
+    runs: Annotated[int | None, typer.Option(help="Timed runs (default 200; --job: the job's).")] = None,
+    warmup: Annotated[int | None, typer.Option(help="Untimed warm-up runs (default 10; --job: the job's).")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Batch size of the exported model (default 1; --job: the"
+                                                        " job's).")] = None,
     opset: Annotated[int, typer.Option(help="ONNX opset of the export.")] = 17,
     output: Annotated[str | None, typer.Option("-o", "--output", help="Keep the exported ONNX file here.")] = None,
+    job: Annotated[str | None, typer.Option(help="Re-time a trial of this job (id or name) with the job's"
+                                                 " [latency] settings; with --trial.")] = None,
+    trial: Annotated[int | None, typer.Option(help="The trial number to re-time (with --job).")] = None,
     as_json: JsonOption = False,
+    db: DbOption = None,
 ) -> None:
-    """Time a model with ONNX Runtime on the CPU: an ONNX file, or an architecture of a prebuilt space.
+    """Time a model with ONNX Runtime on the CPU: an ONNX file, an architecture of a prebuilt space, or a trial.
 
-    Prints the median and p90 latency (ms), FLOPs, parameters, file size and inference memory.
+    Prints the median and p90 latency (ms), MACs (multiply-accumulates, as papers count them), FLOPs (2 x MACs),
+    parameters, file size and inference memory.
     """
     from nasapp.app.latency_command import latency_command
 
-    latency_command(target=target, space=space, arch=arch, arch_file=arch_file, seed=seed, input_shape=input_shape,
+    store = found = None
+    if job is not None:
+        store = _store(db)
+        found = _job(store, job)
+    latency_command(target=target, space=space, arch=arch, arch_file=arch_file, seed=seed, baseline=baseline,
+                    store=store, job=found, trial=trial, input_shape=input_shape,
                     num_classes=num_classes, width=width, depth=depth, threads=threads, runs=runs, warmup=warmup,
                     batch_size=batch_size, opset=opset, output=output, as_json=as_json, console=out)
 
@@ -445,8 +475,8 @@ def spaces(
     for dim in found.space.dims():
         out.print("  " + dim.describe(), markup=False)
     if found.baselines:
-        out.print(f"baselines (named architectures; `nasapp latency --space {found.name} --arch NAME`): "
-                  + ", ".join(found.baselines), markup=False)
+        out.print(f"baselines (`[search] baseline = \"NAME\"` trains one as trial 0; `nasapp latency --space"
+                  f" {found.name} --baseline NAME` times it): " + ", ".join(found.baselines), markup=False)
 
 
 @app.command()

@@ -5,6 +5,8 @@ A plain function the CLI wraps in typer:
     nasapp latency model.onnx
     nasapp latency --space mnasnet --arch '{"blocks": [...]}' --input-shape 3,32,32 --width 0.5
     nasapp latency --space mnasnet --seed 3 --json
+    nasapp latency --space mnasnet --baseline mnasnet-b1 --input-shape 3,224,224 --num-classes 1000
+    nasapp latency --job 3 --trial 12      # re-time a trial's model.onnx with its job's [latency] settings
 """
 
 from __future__ import annotations
@@ -43,16 +45,20 @@ def parse_shape(text: str | None) -> tuple[int, ...] | None:
 
 
 def _load_arch(arch: str | None, arch_file: str | None, seed: int | None, space: Any,
-               baselines: Any = None) -> Any:
-    given = [name for name, value in (("--arch", arch), ("--arch-file", arch_file), ("--seed", seed))
-             if value is not None]
+               baselines: Any = None, baseline: str | None = None, space_name: str = "") -> Any:
+    given = [name for name, value in (("--arch", arch), ("--arch-file", arch_file), ("--seed", seed),
+                                      ("--baseline", baseline)) if value is not None]
     if len(given) != 1:
-        raise NasappError("give exactly one of --arch JSON, --arch-file FILE or --seed N (to sample one)"
-                          + (f"; got {', '.join(given)}" if given else ""))
+        raise NasappError("give exactly one of --arch JSON, --arch-file FILE, --baseline NAME or --seed N (to"
+                          " sample one)" + (f"; got {', '.join(given)}" if given else ""))
     if seed is not None:
         return space.sample(int(seed))
-    if arch is not None and arch in (baselines or {}):
-        return space.canonical(baselines[arch])  # a named baseline, e.g. --arch mnasnet-b1
+    if baseline is not None and baseline not in (baselines or {}):
+        known = ", ".join(baselines or {}) or "none"
+        raise NasappError(f"--baseline: {baseline!r} is not a baseline of space {space_name}; its baselines: {known}")
+    name = baseline if baseline is not None else arch
+    if name is not None and name in (baselines or {}):
+        return space.canonical(baselines[name])  # a named baseline, e.g. --baseline mnasnet-b1
     if arch_file is not None:
         path = Path(arch_file)
         if not path.is_file():
@@ -138,13 +144,44 @@ def measure_architecture(space_name: str, arch: Any, input_shape: tuple[int, ...
     }
 
 
+def retime_trial(store: Any, job: Any, number: int, overrides: dict[str, Any]) -> dict[str, Any]:
+    """Time trial ``number``'s saved ``model.onnx`` again with its job's ``[latency]`` settings (``overrides``:
+    threads, runs, warmup, batch_size given on the command line); beside the figure the trial recorded."""
+    from nasapp.engine.jobs.spec import job_spec
+    from nasapp.engine.latency.measuring import measure
+
+    trial = store.trial_by_number(job.id, number)
+    if trial is None:
+        raise NasappError(f"job {job.id} has no trial {number}")
+    path = store.trial_dir(job.id, number) / "model.onnx"
+    if not path.is_file():
+        raise NasappError(f"trial {number} of job {job.id} saved no model.onnx ({path}): its trainer never called"
+                          " ctx.save_model, or the trial did not get that far")
+    settings = job_spec(job).latency.model_dump()
+    if settings.get("device", "none") == "none" and not settings.get("command"):
+        settings["device"] = "cpu-ort"  # the job measured nothing: time it on this CPU with its other settings
+    settings.update({key: value for key, value in overrides.items() if value is not None})
+    check_input_sizes(path, int(settings["batch_size"]))
+    metrics = measure(settings, str(path))
+    result: dict[str, Any] = {"source": f"job {job.id} trial {number}", "job": job.id, "trial": number,
+                              "onnx_path": str(path), **metrics, **_onnx_costs(path, int(settings["batch_size"]))}
+    recorded = trial.metrics.get("latency_ms")
+    if isinstance(recorded, int | float) and recorded > 0:
+        result["recorded_latency_ms"] = recorded
+        result["ratio_to_recorded"] = round(metrics["latency_ms"] / recorded, 4)
+    return result
+
+
 def latency_command(target: str | None = None, space: str | None = None, arch: str | None = None,
-                    arch_file: str | None = None, seed: int | None = None, input_shape: str | None = None,
-                    num_classes: int = 10, width: float = 1.0, depth: float = 1.0, threads: int = 1,
-                    runs: int | None = None, warmup: int | None = None, batch_size: int = 1, opset: int = 17,
-                    output: str | None = None, as_json: bool = False,
-                    console: Console | None = None) -> dict[str, Any]:
-    """Time an ONNX file (``target``) or an architecture of a prebuilt ``space``; print a table or JSON.
+                    arch_file: str | None = None, seed: int | None = None, baseline: str | None = None,
+                    input_shape: str | None = None,
+                    num_classes: int = 10, width: float = 1.0, depth: float = 1.0, threads: int | None = None,
+                    runs: int | None = None, warmup: int | None = None, batch_size: int | None = None,
+                    opset: int = 17, output: str | None = None, as_json: bool = False,
+                    console: Console | None = None, store: Any = None, job: Any = None,
+                    trial: int | None = None) -> dict[str, Any]:
+    """Time an ONNX file (``target``), an architecture of a prebuilt ``space``, or a ``trial`` of ``job`` (a Job
+    record of ``store``); print a table or JSON.
 
     Returns the figures printed. User mistakes (no such file, bad JSON, an invalid architecture, both or
     neither of a file and a space) raise NasappError.
@@ -152,6 +189,20 @@ def latency_command(target: str | None = None, space: str | None = None, arch: s
     from nasapp.engine.latency.timing import DEFAULT_RUNS, DEFAULT_WARMUP, measure_onnx
 
     out = console or Console(highlight=False, soft_wrap=True, markup=False, emoji=False)
+    if (job is None) != (trial is None):
+        raise NasappError("give both --job J and --trial N to re-time a trial")
+    if job is not None:
+        if target is not None or space is not None:
+            raise NasappError("give --job/--trial, an ONNX file or --space, not more than one")
+        for name, value in (("--threads", threads), ("--runs", runs), ("--batch-size", batch_size)):
+            if value is not None and value < 1:
+                raise NasappError(f"{name} must be 1 or more")
+        result = retime_trial(store, job, int(trial), {"threads": threads, "runs": runs, "warmup": warmup,
+                                                       "batch_size": batch_size})
+        _show(out, result, as_json)
+        return result
+    threads = 1 if threads is None else threads
+    batch_size = 1 if batch_size is None else batch_size
     runs = DEFAULT_RUNS if runs is None else runs
     warmup = DEFAULT_WARMUP if warmup is None else warmup
     if threads < 1 or runs < 1 or warmup < 0 or batch_size < 1:
@@ -179,14 +230,21 @@ def latency_command(target: str | None = None, space: str | None = None, arch: s
 
         prebuilt = get_prebuilt(str(space))
         scale = normalize_scale({"width": width, "depth": depth})
-        chosen = _load_arch(arch, arch_file, seed, prebuilt.space, prebuilt.baselines)
+        chosen = _load_arch(arch, arch_file, seed, prebuilt.space, prebuilt.baselines, baseline, prebuilt.name)
         result = measure_architecture(prebuilt.name, chosen, shape, num_classes, scale, batch_size=batch_size,
                                       opset=opset, threads=threads, warmup=warmup, runs=runs, output=output)
+        named = baseline if baseline is not None else arch if arch in prebuilt.baselines else None
+        if named is not None:
+            result = {"baseline": named, **result}
+    _show(out, result, as_json)
+    return result
+
+
+def _show(out: Console, result: dict[str, Any], as_json: bool) -> None:
     if as_json:
         out.print(json_document(result), markup=False)
     else:
         _print_table(out, result)
-    return result
 
 
 def _fmt_count(value: Any) -> str:
@@ -201,28 +259,38 @@ def _fmt_count(value: Any) -> str:
 
 def _print_table(out: Console, result: dict[str, Any]) -> None:
     title = f"latency of {result['source']}"
+    if "baseline" in result:
+        title += f" baseline {result['baseline']}"
     if "fingerprint" in result:
         title += f" ({result['fingerprint']}, input {'x'.join(map(str, result['input_shape']))})"
     table = Table(title=title, show_header=True, header_style="bold")
     table.add_column("figure")
     table.add_column("value", justify="right")
     memory = result.get("memory_mb")
+
+    def ms(key: str) -> str | None:
+        return f"{result[key]:.4f} ms" if isinstance(result.get(key), int | float) else None
+
     rows = [
-        ("latency (median)", f"{result['latency_ms']:.4f} ms"),
-        ("median of all runs", f"{result['latency_median_all_ms']:.4f} ms"),
-        ("latency p90", f"{result['latency_p90_ms']:.4f} ms"),
-        ("latency mean", f"{result['latency_mean_ms']:.4f} ms"),
-        ("run-to-run CV", f"{result['latency_cv']:.1%}"),
+        ("latency (median)", ms("latency_ms")),
+        ("recorded by the trial", ms("recorded_latency_ms")),
+        ("now / recorded", f"{result['ratio_to_recorded']:.3f}" if "ratio_to_recorded" in result else None),
+        ("ONNX Runtime on this CPU", ms("cpu_latency_ms")),
+        ("median of all runs", ms("latency_median_all_ms")),
+        ("latency p90", ms("latency_p90_ms")),
+        ("latency mean", ms("latency_mean_ms")),
+        ("run-to-run CV", f"{result['latency_cv']:.1%}" if "latency_cv" in result else None),
         ("MACs (multiply-accumulates)", _fmt_count(result.get("macs"))),
         ("FLOPs (2 x MACs)", _fmt_count(result.get("flops"))),
         ("params", _fmt_count(result.get("params"))),
         ("peak memory", "-" if memory is None else f"{memory:.2f} MiB"),
-        ("ONNX file", f"{result['onnx_bytes'] / 1024:.1f} KiB"),
+        ("ONNX file", f"{result['onnx_bytes'] / 1024:.1f} KiB" if result.get("onnx_bytes") else None),
         ("settings", f"batch {result['batch_size']}, {result['threads']} thread(s), {result['warmup']} warm-up,"
-                     f" {result['runs']} runs"),
+                     f" {result['runs']} runs" if "runs" in result else None),
     ]
     for name, value in rows:
-        table.add_row(name, value)
+        if value is not None:
+            table.add_row(name, value)
     out.print(table)
     if "arch" in result:
         out.print("architecture: " + json.dumps(result["arch"], sort_keys=True), markup=False)

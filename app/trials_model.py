@@ -118,7 +118,8 @@ class TrialsModel:
         self.best_min = reward if self.best_min is None else min(self.best_min, reward)
 
     def _order_keys(self, keys: set[str]) -> list[str]:
-        first = [k for k in (self.metric, LATENCY_KEY) if k in keys]
+        # the reward's metric, latency, then the size figures papers quote (MACs, not FLOPs = 2 x MACs)
+        first = [k for k in (self.metric, LATENCY_KEY, "macs", "params") if k in keys]
         return (first + sorted(keys - set(first)))[:MAX_METRIC_COLUMNS]
 
     # ---- what the views take -------------------------------------------------------------------------

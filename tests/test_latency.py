@@ -386,9 +386,16 @@ def test_latency_command_json_for_a_sampled_mnasnet_arch(capsys):
 
 
 def test_latency_command_takes_a_named_baseline(capsys):
-    result = latency_command(space="mnasnet", arch="mnasnet-b1", input_shape="1,8,8", width=0.25, depth=0.5,
-                             as_json=True, **FAST)
-    assert result["arch"] == get_prebuilt("mnasnet").space.canonical(get_prebuilt("mnasnet").baselines["mnasnet-b1"])
+    mnasnet = get_prebuilt("mnasnet")
+    for given in ({"baseline": "mnasnet-a1-closest"}, {"arch": "mnasnet-a1-closest"}):
+        result = latency_command(space="mnasnet", input_shape="1,8,8", width=0.25, depth=0.5, as_json=True,
+                                 **given, **FAST)
+        assert result["arch"] == mnasnet.space.canonical(mnasnet.baselines["mnasnet-a1-closest"])
+        assert result["baseline"] == "mnasnet-a1-closest"
+    with pytest.raises(NasappError, match="'b2' is not a baseline of space nb201; its baselines: nb201-best-cifar10"):
+        latency_command(space="nb201", baseline="b2", **FAST)
+    with pytest.raises(NasappError, match="give exactly one of"):
+        latency_command(space="nb201", baseline="nb201-best-cifar10", seed=1, **FAST)
 
 
 def test_latency_command_table_for_an_arch_file(tmp_path: Path, capsys):
@@ -421,3 +428,25 @@ def test_latency_command_user_mistakes(tmp_path: Path):
     with pytest.raises(NasappError, match="input-shape"):
         parse_shape("3,a,32")
     assert parse_shape("(3, 32, 32)") == (3, 32, 32) and parse_shape(None) is None
+
+
+def test_the_predictor_leaves_out_measurements_slowed_by_other_work():
+    """Latency = 0.2 + 0.1 x width x depth / 8; two of 30 measurements were slowed by half again (a busy
+    machine): the fit leaves them out and predicts the rest as if they had never been measured."""
+    from nasapp.engine.latency.predictor import LatencyPredictor
+
+    toy = space({"width": choice([8, 16, 32, 64]), "depth": integer(1, 8)})
+    archs = list(toy.enumerate())[:30]
+
+    def features(arch):
+        return {"work": arch["width"] * arch["depth"] / 8}
+
+    def latency(arch):
+        return 0.2 + 0.1 * features(arch)["work"]
+
+    measured = [latency(a) * (1.5 if i in (3, 17) else 1.0) for i, a in enumerate(archs)]
+    predictor = LatencyPredictor(toy, features).fit(archs, measured)
+    assert predictor.rejected == 2 and predictor.samples == 30
+    assert predictor.predict_many(archs) == pytest.approx([latency(a) for a in archs], rel=0.01)
+    clean = LatencyPredictor(toy, features).fit(archs, [latency(a) for a in archs])
+    assert clean.rejected == 0

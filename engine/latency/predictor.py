@@ -6,7 +6,8 @@ Two feature sets, one model class (docs/latency.md explains the choice):
   ``meta`` device (no memory, no arithmetic: a few milliseconds) and one forward pass is recorded op by op.
   Each op falls into a kind (``dw3`` depthwise 3x3 convolution, ``pw`` 1x1 convolution, ``conv5``, ``linear``,
   ``add``, ``act``, ``reduce``...), and a kind contributes its count, its output elements and, for
-  convolutions and matrix products, its FLOPs. Latency is modelled as a non-negative sum of these (each op
+  convolutions and matrix products, its FLOPs; a regular KxK convolution also its im2col size (the unfolded
+  input its GEMM reads). Latency is modelled as a non-negative sum of these (each op
   costs a fixed dispatch overhead plus time per element and per FLOP, the way ONNX Runtime runs a graph
   node by node), fitted by non-negative least squares on the relative error with a small ridge penalty
   chosen by cross-validation. This is nn-Meter's kernel-level idea with a linear cost per kind, fitted on
@@ -26,6 +27,11 @@ import numpy as np
 from nasapp.engine.errors import NasappError
 
 MIN_SAMPLES = 20  # bench/latency.py: 20 measurements give ~92% within +-10%, 10 give ~45-60%
+# A measurement the fitted model misses by more than REJECT_MADS robust deviations (and REJECT_FLOOR) is taken
+# for a noisy one (another process slowed it down) and left out of a second fit; at most REJECT_MAX of them.
+REJECT_MADS = 3.0
+REJECT_FLOOR = 0.03
+REJECT_MAX = 0.2
 RIDGE_GRID = (1e-4, 1e-3, 1e-2, 1e-1, 1.0)
 FOLDS = 5
 
@@ -123,6 +129,9 @@ def graph_features(model: Any, example_input: Any) -> dict[str, float]:
         if name in ("convolution", "_convolution", "conv2d", "conv1d"):
             kind, per_out = _conv_kind(args)
             add(kind, elements, per_out * elements)
+            if kind.startswith("conv"):  # a regular KxK convolution runs as im2col + GEMM: its unfolded input
+                im2col = per_out / 2 * elements / max(1, int(args[1].shape[0]))  # (C_in x K x K) x (H x W) x N
+                features[f"k_im2col_{kind}"] = features.get(f"k_im2col_{kind}", 0.0) + im2col / 1e3
         elif name in _LINEAR:
             add("linear", elements, _linear_flops(name, args, elements))
         elif name in _SHAPE:
@@ -215,6 +224,7 @@ class LatencyPredictor:
         self._coef: np.ndarray | None = None
         self.lam: float | None = None
         self.samples = 0
+        self.rejected = 0  # measurements left out of the last fit as noisy
         self._cache: dict[str, dict[str, float]] = {}
 
     @classmethod
@@ -276,12 +286,39 @@ class LatencyPredictor:
         return best
 
     def fit(self, archs: Sequence[Any], latencies_ms: Sequence[float]) -> LatencyPredictor:
-        """Fit on measured architectures (replaces an earlier fit). Non-positive latencies are ignored."""
+        """Fit on measured architectures (replaces an earlier fit). Non-positive latencies are ignored.
+
+        With ``min_samples`` or more, measurements far off the first fit (see ``REJECT_MADS``) are left out of a
+        second one: a measurement slowed down by other work on the machine must not bend the model.
+        """
         pairs = [(arch, float(ms)) for arch, ms in zip(archs, latencies_ms, strict=True)
                  if ms is not None and math.isfinite(float(ms)) and float(ms) > 0]
+        self.rejected = 0
+        self._fit_pairs(pairs)
+        if self._coef is None or len(pairs) < self.min_samples:
+            return self
+        kept = self._consistent(pairs)
+        if len(kept) < len(pairs):
+            self._fit_pairs(kept)
+            self.rejected, self.samples = len(pairs) - len(kept), len(pairs)
+        return self
+
+    def _consistent(self, pairs: list[tuple[Any, float]]) -> list[tuple[Any, float]]:
+        """The pairs the fitted model explains: log residuals within REJECT_MADS robust deviations."""
+        measured = np.array([ms for _, ms in pairs])
+        predicted = np.maximum(np.array(self.predict_many([arch for arch, _ in pairs])), 1e-9)
+        residual = np.log(measured / predicted)
+        centre = float(np.median(residual))
+        spread = 1.4826 * float(np.median(np.abs(residual - centre)))
+        outside = np.abs(residual - centre) > max(REJECT_MADS * spread, REJECT_FLOOR)
+        if not outside.any() or outside.sum() > REJECT_MAX * len(pairs):
+            return pairs
+        return [pair for pair, out in zip(pairs, outside, strict=True) if not out]
+
+    def _fit_pairs(self, pairs: list[tuple[Any, float]]) -> None:
         if len(pairs) < 2:
             self._coef, self.samples = None, len(pairs)
-            return self
+            return
         rows = [self.features(arch) for arch, _ in pairs]
         y = np.array([ms for _, ms in pairs])
         self._names = sorted({name for row in rows for name in row})
@@ -294,7 +331,6 @@ class LatencyPredictor:
         self._scale = scale
         self._coef = self._solve(a, y, self.lam)
         self.samples = len(pairs)
-        return self
 
     def predict(self, arch: Any) -> float:
         """Predicted latency of ``arch`` in ms (fit first; see :attr:`ready`)."""
