@@ -98,6 +98,55 @@ def test_export_best_writes_a_checked_onnx_model_with_its_files(store_copy, tmp_
 
 
 @pytest.mark.slow  # the module's real search
+def test_load_model_rebuilds_an_export_or_a_trial_with_its_weights(store_copy, tmp_path):
+    """`nasapp.load_model` gives the PyTorch module of an export folder or of a trial in the store: its scores
+    are the exported ONNX model's, its accuracy the trial's."""
+    import torch
+
+    import nasapp
+
+    store, job = store_copy
+    run_export(store, job, tmp_path / "exported", best=1)
+    best = store.best_trials(job.id, 1)[0]
+    folder = tmp_path / "exported" / f"trial-{best.number}"
+    data = load_dataset(job.spec["data"], job.spec["seed"])
+    session = ort.InferenceSession(str(folder / "model.onnx"), providers=["CPUExecutionProvider"])
+    expected = session.run(None, {session.get_inputs()[0].name: data.x_val})[0]
+    for model in (nasapp.load_model(folder), nasapp.load_model(job=job.id, trial=best.number, db=store.path)):
+        assert not model.training
+        with torch.no_grad():
+            scores = model(torch.from_numpy(data.x_val).float()).numpy()
+        assert np.abs(scores - expected).max() < 1e-4
+        assert float(np.mean(scores.argmax(axis=1) == data.y_val)) == pytest.approx(best.metrics["accuracy"])
+    with pytest.raises(NasappError, match="not a folder `nasapp export` wrote"):
+        nasapp.load_model(tmp_path)
+    with pytest.raises(NasappError, match=f"job {job.id} has no trial 99"):
+        nasapp.load_model(job=job.id, trial=99, db=store.path)
+
+
+def test_load_model_builds_a_prebuilt_baseline_with_random_or_local_weights(tmp_path):
+    import torch
+
+    import nasapp
+
+    model = nasapp.load_model(space="nb201", baseline="nb201-best-cifar10", input_shape=(3, 32, 32), num_classes=10)
+    assert sum(p.numel() for p in model.parameters()) == 1_073_466 and not model.training
+    torch.save(model.state_dict(), tmp_path / "weights.pt")
+    again = nasapp.load_model(space="nb201", baseline="nb201-best-cifar10", input_shape=(3, 32, 32),
+                              num_classes=10, weights=tmp_path / "weights.pt")
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.equal(model(x), again(x))
+    with pytest.raises(NasappError, match="do not fit the architecture"):
+        nasapp.load_model(space="nb201", baseline="nb201-best-cifar10", input_shape=(3, 32, 32), num_classes=5,
+                          weights=tmp_path / "weights.pt")
+    with pytest.raises(NasappError, match="give input_shape="):
+        nasapp.load_model(space="mnasnet", baseline="mnasnet-b1")
+    with pytest.raises(NasappError, match="give one of an export folder"):
+        nasapp.load_model(tmp_path, space="mnasnet")
+
+
+@pytest.mark.slow  # the module's real search
 def test_a_trial_without_weights_is_exported_untrained_with_a_note(store_copy, tmp_path):
     store, job = store_copy
     for name in ("model.pt", "model.onnx"):  # no weights, and no ONNX file a trainer saved either
