@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import signal
 import sqlite3
 import sys
@@ -16,7 +17,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from nasapp.app.formatting import arch_lines, json_document, plain
+from nasapp.app.formatting import inline_value, json_document, plain
 from nasapp.engine.errors import NasappError
 from nasapp.store import StoreError
 from nasapp.store.records import Job
@@ -55,6 +56,15 @@ def _store(db: Path | None, create: bool = False):
         return Store(db, create=create)
     except StoreError as error:
         raise NasappError(str(error)) from None
+
+
+def _default_db() -> Path | None:
+    from nasapp.store import default_db_path
+
+    try:
+        return Path(default_db_path())
+    except Exception:  # noqa: BLE001 - only decides whether the hints name --db
+        return None
 
 
 def _job(store, ref: str) -> Job:
@@ -139,13 +149,29 @@ def resume(
         " `resume` is refused while the first runs, and a runner that was killed is taken over without this."
         " Use it only when you know better (that runner is stuck, or runs where its pid cannot be checked);"
         " the old runner stops at its next heartbeat.")] = False,
+    max_trials: Annotated[int | None, typer.Option(help="Raise the job's budget to this many trials first (a"
+                                                        " finished job goes on to the new total).")] = None,
     db: DbOption = None,
 ) -> None:
     """Continue a stopped or interrupted job to its max_trials (runs again the trials that were running)."""
+    from nasapp.engine.jobs.liveness import effective_status
+
     store = _store(db)
     found = _job(store, job)
+    if max_trials is not None:
+        if effective_status(found) in ("running", "paused"):
+            raise NasappError(f"job {found.id} is running: stop it first (`nasapp stop {found.id}`), then resume it"
+                              f" with --max-trials {max_trials}")
+        if max_trials < found.max_trials:
+            raise NasappError(f"--max-trials {max_trials}: job {found.id} already has a budget of"
+                              f" {found.max_trials}; give a larger total")
+        from nasapp.app.tool_runs import extend_job
+
+        extend_job(store, found.id, max_trials - found.max_trials)
+        found = store.job(found.id)
     if found.status == "finished":
-        raise NasappError(f"job {found.id} already finished its {found.max_trials} trials")
+        raise NasappError(f"job {found.id} already finished its {found.max_trials} trials; `nasapp resume"
+                          f" {found.id} --max-trials N` raises its budget to N and goes on")
     _follow(store, found.id, force=force, announce=f"job {found.id} {found.name}: resuming")
 
 
@@ -180,7 +206,9 @@ def _follow(store, job_id: int, force: bool = False, announce: str | None = None
             if interrupts.count:
                 _leave_stopped(store, job_id)
         summary = summarize(store, store.job(job_id))
-        _print_outcome(summary, console)
+        default = _default_db()
+        where = None if default is not None and Path(store.path).resolve() == default.resolve() else store.path
+        _print_outcome(summary, console, next_steps=status == "finished", db=where)
     finally:  # once a stop was asked for, this process is on its way out: a late Ctrl-C changes nothing
         signal.signal(signal.SIGINT, signal.SIG_IGN if interrupts.count else previous)
     if status == "stopped":
@@ -232,7 +260,12 @@ def _first_line(text: str | None, limit: int = 300) -> str:
     return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
-def _print_outcome(summary: dict[str, Any], console: Console = out) -> None:
+def _print_outcome(summary: dict[str, Any], console: Console = out, next_steps: bool = False,
+                   db: Path | None = None) -> None:
+    """A job's outcome: counts, failures, the best trial with every objective and how its reward was formed;
+    with ``next_steps`` (the end of `run` and `resume`) the commands to go on with."""
+    from nasapp.engine.rewards.reward import explain_reward
+
     counts = summary["counts"]
     pruned = f", {counts['pruned']} pruned" if counts.get("pruned") else ""
     console.print(f"job {summary['id']} {summary['status']}: {summary['finished']}/{summary['max_trials']}"
@@ -254,14 +287,49 @@ def _print_outcome(summary: dict[str, Any], console: Console = out) -> None:
     best = summary["best"]
     if best:
         metric = summary["reward"]["metric"]
-        value = best["metrics"].get(metric)
-        shown = f"{metric} {value:.4f}" if value is not None else f"reward {best['reward']:.4f}"
-        console.print(f"best: trial {best['trial']}, {shown}, reward {best['reward']:.4f}")
+        console.print(plain(f"best: trial {best['trial']}, reward {best['reward']:.4f};"
+                            f" {_objectives_text(best['metrics'], metric)}"))
+        console.print(plain("  " + explain_reward(_resolved_reward(summary), best["metrics"], best["reward"])))
         if summary.get("baseline"):
             console.print(plain(_baseline_line(summary["baseline"], metric)))
-        console.print("architecture:")
-        for line in arch_lines(best["arch"]):
-            console.print("  " + plain(line, False))
+        console.print(plain(f"  architecture: {inline_value(best['arch'])}", False))
+        console.print(plain(f"  files: {best['dir']}", False))
+    if next_steps:
+        job, where = summary["id"], f" --db {shlex.quote(str(db))}" if db is not None else ""
+        export = f"nasapp export {job} --best 1 -o exports{where}" if best else None
+        steps = [f"nasapp show {job}{where}", f"nasapp pareto {job}{where}", export,
+                 f"nasapp{where} (the dashboard)"]
+        console.print(plain("next: " + " · ".join(step for step in steps if step), False))
+
+
+OBJECTIVES = (("latency_ms", "latency", " ms"), ("memory_mb", "memory", " MB"), ("macs", "MACs", ""),
+              ("params", "params", ""))
+
+
+def _objectives_text(metrics: dict[str, Any], metric: str) -> str:
+    """The reward's metric and the measured objectives: "accuracy 0.9331, latency 0.052 ms, MACs 537 k"."""
+    parts = [f"{metric} {metrics[metric]:.4f}"] if isinstance(metrics.get(metric), int | float) else []
+    for key, label, unit in OBJECTIVES:
+        value = metrics.get(key)
+        if isinstance(value, int | float):
+            parts.append(f"{label} {_count(value) if not unit else f'{value:.4g}'}{unit}")
+    return ", ".join(parts) or "no metrics"
+
+
+def _count(value: float) -> str:
+    for unit, size in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(value) >= size:
+            return f"{value / size:.3g} {unit}"
+    return f"{value:g}"
+
+
+def _resolved_reward(summary: dict[str, Any]) -> Any:
+    """The job's reward table with a baseline-relative target in ms (as its trials' rewards were computed)."""
+    from nasapp.engine.rewards.options import RewardSpec
+
+    spec = RewardSpec.model_validate(summary["reward"])
+    baseline = summary.get("baseline") or {}
+    return spec.with_baseline(baseline["latency_ms"]) if baseline.get("latency_ms") else spec
 
 
 def _baseline_line(baseline: dict[str, Any], metric: str) -> str:
@@ -362,13 +430,24 @@ def show(
     if line:
         out.print(plain(f"{line} (nasapp stage2 --resume {summary['stage2_jobs'][-1]} for the models)"))
     if summary["top"]:
-        metric = summary["reward"]["metric"]
-        table = Table("trial", "reward", metric, "architecture", box=None)
-        for t in summary["top"]:
-            value = t["metrics"].get(metric, float("nan"))
-            table.add_row(str(t["trial"]), f"{t['reward']:.4f}", f"{value:.4f}",
-                          plain(json.dumps(t["arch"], sort_keys=True), False))
-        out.print(table)
+        out.print(_top_table(summary["top"], summary["reward"]["metric"]))
+        for t in summary["top"]:  # one line each, the dashboard's inline form (a table column would wrap it)
+            out.print(plain(f"trial {t['trial']}: {inline_value(t['arch'])}", False), soft_wrap=True)
+
+
+def _top_table(top: list[dict[str, Any]], metric: str) -> Table:
+    """The best trials: a column per objective the trials have (the metric, latency, memory, MACs, params)."""
+    columns = [(metric, metric, "")] + [o for o in OBJECTIVES if any(o[0] in t["metrics"] for t in top)]
+    table = Table("trial", "reward", *(label + (f" ({unit.strip()})" if unit else "") for _, label, unit in columns),
+                  box=None)
+    for t in top:
+        cells = []
+        for key, _, unit in columns:
+            value = t["metrics"].get(key)
+            cells.append("-" if not isinstance(value, int | float) else f"{value:.4f}" if key == metric
+                         else f"{value:.4g}" if unit else _count(value))
+        table.add_row(str(t["trial"]), f"{t['reward']:.4f}", *cells)
+    return table
 
 
 @app.command()
@@ -390,11 +469,13 @@ def pareto(
 def export(
     job: JobArg,
     trial: Annotated[int | None, typer.Option("--trial", help="Export this trial (its number).")] = None,
-    best: Annotated[int | None, typer.Option("--best", help="Export the K best trials by reward.")] = None,
+    best: Annotated[int | None, typer.Option("--best", help="Export the K best trials by reward (without --trial"
+                                                            " or --best: the best one).")] = None,
     out_dir: Annotated[Path, typer.Option("-o", "--out", help="Folder to write trial-N/ into.")] = Path("export"),
     db: DbOption = None,
 ) -> None:
-    """Export trials as ONNX (checked against PyTorch) with arch.json, state_dict.pt and report.json."""
+    """Export trials as ONNX (checked against PyTorch) with arch.json, state_dict.pt, report.json and a README.md
+    that says how to feed the model and load it in PyTorch."""
     from nasapp.app.export_command import export_command
 
     store = _store(db)

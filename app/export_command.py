@@ -13,15 +13,18 @@ from nasapp.store.records import Job
 
 def export_command(store: Any, job: Job, trial: int | None, best: int | None, out_dir: Path,
                    console: Console) -> None:
-    """Export one trial (``trial``) or the ``best`` K trials by reward into ``out_dir/trial-N/``.
+    """Export one trial (``trial``) or the ``best`` K trials by reward (neither: the best one) into
+    ``out_dir/trial-N/``.
 
     Prints one block per trial with its files and the ONNX Runtime check (PASS/FAIL). Raises NasappError
     after writing everything when a check failed, so scripts see a non-zero exit.
     """
     from nasapp.engine.results.export import best_trial_numbers, export_trials
 
-    if (trial is None) == (best is None):
-        raise NasappError("give exactly one of --trial N (one trial) or --best K (the K best by reward)")
+    if trial is not None and best is not None:
+        raise NasappError("give --trial N (one trial) or --best K (the K best by reward), not both")
+    if trial is None and best is None:
+        best = 1  # no selector: the best trial
     numbers = [trial] if trial is not None else best_trial_numbers(store, job, int(best))  # type: ignore[arg-type]
     _stage2_hint(store, job, console)
     results = export_trials(store, job, numbers, out_dir)

@@ -49,19 +49,6 @@ def inline_value(value: Any) -> str:
     return json.dumps(value) if isinstance(value, str | bool) or value is None else str(value)
 
 
-def arch_lines(arch: Any) -> list[str]:
-    """An architecture as short lines: one per top-level key, one per element of a list of dicts."""
-    if not isinstance(arch, dict):
-        return [json.dumps(arch)]
-    lines = []
-    for key, value in arch.items():
-        if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
-            lines += [f"{key}[{i}]: {inline_value(v)}" for i, v in enumerate(value)]
-        else:
-            lines.append(f"{key}: {inline_value(value)}")
-    return lines
-
-
 def fmt_number(value: float | None, digits: int = 4) -> str:
     """A reward-like number: fixed decimals (large values in general format)."""
     if value is None:

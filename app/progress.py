@@ -18,7 +18,17 @@ def format_duration(seconds: float) -> str:
 def format_progress(p: Progress) -> str:
     best = f"{p.best:.4f}" if p.best is not None else "-"
     return (f"trials {p.done}/{p.total}  running {p.running}  failed {p.failed}  best {best}"
-            f"  elapsed {format_duration(p.elapsed_s)}")
+            f"  elapsed {format_duration(p.elapsed_s)}  eta {eta_text(p)}")
+
+
+def eta_text(p: Progress) -> str:
+    """Time left at this run's pace so far (its elapsed time per finished trial); "-" before the first one."""
+    if p.status != "running":
+        return "0:00" if p.done >= p.total else "-"
+    done_here = p.done - p.done_at_start
+    if done_here <= 0:
+        return "-"
+    return format_duration(p.elapsed_s / done_here * max(0, p.total - p.done))
 
 
 class ProgressLine:

@@ -62,9 +62,9 @@ def run_job(store: Any, base: dict[str, Any], name: str, archs: list[Any] | None
 
 
 def extend_job(store: Any, job_id: int, more: int, archs: list[Any] | None = None) -> None:
-    """Raise the budget of the tool's job ``job_id`` by ``more`` trials (a finished job becomes resumable
-    again); with ``archs``, append them to its ``given`` strategy's list. The strategy replays its history
-    first, so appending keeps every earlier proposal."""
+    """Raise the budget of job ``job_id`` (a tool's, or one `nasapp resume --max-trials` extends) by ``more``
+    trials (a finished job becomes resumable again); with ``archs``, append them to its ``given`` strategy's
+    list. The strategy replays its history first, so appending keeps every earlier proposal."""
     job = store.job(job_id)
     spec = dict(job.spec)
     if archs is not None:

@@ -31,6 +31,32 @@ def test_run_prints_the_job_id_first_then_ls_and_show_give_json(tmp_path):
 
 
 @pytest.mark.slow
+def test_the_end_of_a_run_says_what_happened_and_resume_extends_the_budget(tmp_path):
+    """The best trial with its objectives and how its reward was formed, its folder, the next commands (with
+    this --db); an ETA on the progress line; `show` prints a column per objective and one line per architecture;
+    `resume --max-trials` takes a finished job on to a larger total, continuing the same proposals."""
+    db = str(tmp_path / "cli.db")
+    result = nasapp_cli("run", str(toy_job(tmp_path, max_trials=3, parallel=1)), "--db", db, check=True,
+                        env=NO_TORCH)
+    assert re.search(r"best: trial \d+, reward [0-9.]+; accuracy [0-9.]+", result.stdout)
+    assert "  reward = accuracy " in result.stdout and "  files: " in result.stdout
+    assert f"next: nasapp show 1 --db {db} · nasapp pareto 1 --db {db} · nasapp export 1 --best 1" in result.stdout
+    assert re.search(r"elapsed \d+:\d\d  eta \d+:\d\d", result.stderr)
+    shown = nasapp_cli("show", "1", "--db", db, check=True).stdout
+    assert re.search(r"trial +reward +accuracy", shown) and re.search(r"^trial \d+: op=\"[abc]\" x=\d+$", shown, re.M)
+    refused = nasapp_cli("resume", "1", "--db", db)
+    assert refused.returncode == 2 and "--max-trials N` raises its budget" in refused.stderr
+    nasapp_cli("resume", "1", "--max-trials", "5", "--db", db, check=True, env=NO_TORCH)
+    (job,) = json.loads(nasapp_cli("ls", "--json", "--db", db).stdout)
+    assert job["max_trials"] == 5 and job["counts"]["succeeded"] == 5 and job["status"] == "finished"
+    store = Store(tmp_path / "cli.db")
+    straight = tmp_path / "straight"
+    straight.mkdir()
+    nasapp_cli("run", str(toy_job(straight, max_trials=5, parallel=1)), "--db", db, check=True, env=NO_TORCH)
+    assert [t.arch for t in store.trials(1)] == [t.arch for t in store.trials(2)]
+
+
+@pytest.mark.slow
 def test_overrides_change_the_budget(tmp_path):
     db = str(tmp_path / "cli.db")
     nasapp_cli("run", str(toy_job(tmp_path, max_trials=9)), "--max-trials", "3", "--parallel", "1",
@@ -76,7 +102,9 @@ def test_the_builtin_demo_runs_with_a_small_budget(tmp_path):
     result = nasapp_cli("run", "--max-trials", "2", "--db", str(tmp_path / "demo.db"), check=True)
     assert result.stdout.startswith("job 1 demo-digits-mnasnet")
     assert "2/2 trials finished (2 succeeded" in result.stdout
-    assert "blocks[6]: " in result.stdout  # the best mnasnet architecture, one block per line
+    # the best mnasnet architecture on one line, the dashboard's inline form: its seven blocks
+    (line,) = [text for text in result.stdout.splitlines() if text.startswith("  architecture: blocks=[")]
+    assert line.count("op=") == 7
 
 
 def test_spaces_lists_the_prebuilt_spaces():

@@ -229,3 +229,20 @@ def test_validation_accepts_good_specs_and_returns_notes():
     assert any("not applied" in note for note in notes)
     notes = validate_reward_spec(spec(latency_target_ms=20, constraint="hard", latency_weight=-0.3))
     assert any("not used" in note for note in notes)
+
+
+def test_explain_reward_says_how_the_reward_was_formed():
+    from nasapp.engine.rewards.reward import explain_reward
+
+    metrics = {"accuracy": 0.9, "latency_ms": 2.0, "memory_mb": 3.0}
+    soft = {"latency_target_ms": 1.0, "memory_limit_mb": 10}
+    reward = compose_reward(soft, metrics).reward
+    assert explain_reward(soft, metrics, reward) == (
+        f"reward = accuracy 0.9 x (latency 2 ms / target 1 ms) ^ -0.07 (soft constraint) = {reward:.4g};"
+        " memory 3 MB within reward.memory_limit_mb = 10")
+    hard = {"latency_target_ms": 4.0, "constraint": "hard"}
+    assert explain_reward(hard, metrics, 0.9) == ("reward = accuracy 0.9 x (latency 2 ms / target 4 ms) ^ 0"
+                                                  " (hard constraint) = 0.9")
+    assert explain_reward({}, metrics, 0.9) == "reward = accuracy 0.9"
+    assert explain_reward({"formula": "accuracy - latency_ms / 100"}, metrics, 0.88) == \
+        "reward = accuracy - latency_ms / 100 = 0.88"

@@ -49,6 +49,8 @@ class Dataset:
     input_shape: tuple[int, ...]
     class_names: list[str]
     kind: str
+    # how raw inputs became x: what a user of an exported model must do to feed it (see preprocessing())
+    preprocessing: dict[str, Any] | None = None
 
 
 def load_dataset(spec: DataSpec | Mapping[str, Any], seed: int) -> Dataset:
@@ -63,8 +65,9 @@ def load_dataset(spec: DataSpec | Mapping[str, Any], seed: int) -> Dataset:
     if spec.data_fraction < 1.0:
         train_idx = subsample(train_idx, y, spec.data_fraction, rng)
     x_train, x_val = x[train_idx], x[val_idx]
+    stats = None
     if kind.standardise:
-        x_train, x_val = _standardise(x_train, x_val)
+        x_train, x_val, stats = _standardise(x_train, x_val)
     return Dataset(
         x_train=np.ascontiguousarray(x_train, dtype=np.float32),
         y_train=y[train_idx],
@@ -74,7 +77,38 @@ def load_dataset(spec: DataSpec | Mapping[str, Any], seed: int) -> Dataset:
         input_shape=tuple(int(d) for d in x.shape[1:]),
         class_names=class_names,
         kind=spec.kind,
+        preprocessing=preprocessing(spec, tuple(int(d) for d in x.shape[1:]), stats),
     )
+
+
+def preprocessing(spec: DataSpec, input_shape: tuple[int, ...], stats: dict[str, list[float]] | None
+                  ) -> dict[str, Any]:
+    """How raw inputs of this data kind became the float32 arrays the model was trained on: what an exported
+    model must be fed (report.json and the export's README state it)."""
+    layout = "NCHW" if len(input_shape) == 3 else "NF"
+    out: dict[str, Any] = {"kind": spec.kind, "dtype": "float32", "layout": layout,
+                           "input_shape": list(input_shape), "mean": None, "std": None}
+    if spec.kind == "digits":
+        out.update(source="sklearn.datasets.load_digits().images (8x8, values 0..16)", scale="x / 16",
+                   channels="1 (grayscale)")
+    elif spec.kind == "hard-digits":
+        out.update(source="nasapp.engine.data.hard_digits.make_hard_digits(seed, size, copies, noise), values"
+                          " in [0, 1] as made", scale="none", channels="1 (grayscale)")
+    elif spec.kind == "imagefolder":
+        grayscale = bool(getattr(spec, "grayscale", False))
+        out.update(source="an image file read with Pillow", scale="x / 255",
+                   channels="1 (Pillow mode L, grayscale)" if grayscale else "3, RGB order (Pillow mode RGB)",
+                   resize=f"to {input_shape[1]}x{input_shape[2]} (height x width), bilinear, when the size differs")
+    elif spec.kind == "npz":
+        out.update(source="the x array of the .npz file", scale="x / 255 when x is uint8, else none")
+    elif spec.kind == "csv":
+        out.update(source=f"the numeric columns of the CSV file in file order, without"
+                          f" {getattr(spec, 'label_column', 'label')!r}", scale="(x - mean) / std")
+    else:
+        out.update(source=f"data kind {spec.kind!r}", scale="as its loader makes it")
+    if stats is not None:
+        out.update(stats)
+    return out
 
 
 def data_options(table: DataSpec | Mapping[str, Any]) -> DataSpec:
@@ -360,8 +394,11 @@ def _is_float(text: str) -> bool:
     return True
 
 
-def _standardise(x_train: np.ndarray, x_val: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _standardise(x_train: np.ndarray, x_val: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray, dict[str, list[float]]]:
+    """Both splits standardised with the training split's mean and std (returned too: an export states them)."""
     mean = x_train.mean(axis=0)
     std = x_train.std(axis=0)
     std[std == 0] = 1.0
-    return (x_train - mean) / std, (x_val - mean) / std
+    stats = {"mean": [float(v) for v in np.ravel(mean)], "std": [float(v) for v in np.ravel(std)]}
+    return (x_train - mean) / std, (x_val - mean) / std, stats

@@ -56,6 +56,7 @@ class Progress:
     best: float | None
     elapsed_s: float
     status: str
+    done_at_start: int = 0  # trials finished before this runner started (a resume): not part of its pace
 
 
 @dataclass
@@ -117,6 +118,7 @@ class Runner:
         self._warned_scale = False
         self.paused = False
         self.started = time.monotonic()
+        self.done_at_start = 0
         self._last_command_poll = 0.0
         self.executor: Executor | None = None
         self.latency: LatencyStage | None = None
@@ -183,6 +185,7 @@ class Runner:
         self._replay_history()
         self.pending = self.store.requeue_unfinished(self.job_id)
         self.tallies = Tallies.load(self.store, self.job_id, self.direction)
+        self.done_at_start = self.tallies.finished()
         self._start_baseline()
         self.store.update_job(self.job_id, status="running", message=None,
                               started_at=self.job.started_at or time.time())
@@ -531,7 +534,7 @@ class Runner:
         self.on_progress(Progress(
             job_id=self.job_id, done=self.tallies.finished(), total=self.spec.search.max_trials,
             running=self.tallies.counts["running"], failed=self.tallies.counts["failed"], best=self.tallies.best,
-            elapsed_s=time.monotonic() - self.started, status=status,
+            elapsed_s=time.monotonic() - self.started, status=status, done_at_start=self.done_at_start,
         ))
 
 

@@ -6,7 +6,10 @@ For each trial, ``out_dir/trial-N/`` receives:
   trained weights of the trial folder's ``model.pt`` (untrained weights, noted, when that file is missing);
   input ``input`` of shape ``(batch, *input_shape)``, output ``output`` (class scores), batch dynamic.
 - ``arch.json``, ``state_dict.pt`` (the weights as a torch state dict) and ``report.json`` (job, trial,
-  metrics, reward, architecture, spec summary, whether trained, the check's result).
+  metrics, reward, architecture, spec summary, whether trained, the check's result, the inputs'
+  preprocessing and the class names);
+- ``README.md``: how to feed the model (a runnable ONNX Runtime snippet for the job's data kind) and how to
+  load it in PyTorch (``nasapp.load_model``).
 
 Every export is checked: ONNX Runtime's output must equal PyTorch's on a batch of validation samples (and on
 a batch of one, which proves the batch axis is dynamic) within ``TOLERANCE``. Custom spaces have no model
@@ -182,7 +185,8 @@ class _PrebuiltBuilder:
             "class_names": self.data.class_names, "opset": self.opset,
         }
         result = ExportResult(number, folder, onnx_path, trained, passed, diff, note)
-        _write_common(folder, self.job, trial, result, extra)
+        _write_common(folder, self.job, trial, result, extra, preprocessing=self.data.preprocessing,
+                      class_names=self.data.class_names, state_dict=True)
         return result
 
 
@@ -283,8 +287,12 @@ def _spec_summary(job: Job) -> dict[str, Any]:
     }
 
 
-def _write_common(folder: Path, job: Job, trial: Trial, result: ExportResult,
-                  extra: dict[str, Any]) -> None:
+def _write_common(folder: Path, job: Job, trial: Trial, result: ExportResult, extra: dict[str, Any], *,
+                  preprocessing: dict[str, Any] | None = None, class_names: list[str] | None = None,
+                  state_dict: bool = False) -> None:
+    """arch.json, report.json (with the inputs' preprocessing and the class names) and README.md."""
+    from nasapp.engine.results.export_readme import export_readme
+
     (folder / "arch.json").write_text(json.dumps(trial.arch, indent=2, sort_keys=True) + "\n")
     report = {
         "job": {"id": job.id, "name": job.name}, "trial": trial.number,
@@ -294,6 +302,8 @@ def _write_common(folder: Path, job: Job, trial: Trial, result: ExportResult,
                   "max_abs_diff": result.max_abs_diff if result.max_abs_diff == result.max_abs_diff else None,
                   "result": result.check_text},
         "model": extra, "spec": _spec_summary(job), "exported_at": time.time(),
+        "preprocessing": preprocessing, "class_names": class_names, "state_dict": state_dict,
     }
     (folder / "report.json").write_text(json.dumps(report, indent=2, sort_keys=True, allow_nan=True) + "\n")
+    (folder / "README.md").write_text(export_readme(report))
     result.files = sorted(p.name for p in folder.iterdir())

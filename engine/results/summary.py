@@ -15,7 +15,8 @@ def summarize(store: Store, job: Job, best_k: int = 1) -> dict[str, Any]:
     """A job's figures as one JSON-ready dict (what `ls --json` and `show --json` print)."""
     spec = job_spec(job)
     counts = store.counts(job.id)
-    best = [{"trial": t.number, "reward": t.reward, "metrics": t.metrics, "arch": t.arch}
+    best = [{"trial": t.number, "reward": t.reward, "metrics": t.metrics, "arch": t.arch,
+             "dir": str(store.trial_dir(job.id, t.number).absolute())}
             for t in store.best_trials(job.id, best_k, spec.reward.direction)]
     end = job.finished_at if job.status not in ("running", "paused") else time.time()
     elapsed = (end or time.time()) - job.started_at if job.started_at else 0.0

@@ -203,6 +203,29 @@ def _metric_reward(spec: RewardSpec, metrics: Mapping[str, Any]) -> RewardResult
     return RewardResult(value * latency_factor(latency, target, spec.latency_weight, spec.constraint))
 
 
+def explain_reward(reward_spec: RewardSpec | Mapping[str, Any], metrics: Mapping[str, Any],
+                   reward: float | None) -> str:
+    """How ``reward`` came from a trial's ``metrics``, in one line (a baseline-relative target given in ms)."""
+    spec = _spec(reward_spec)
+    result = "-" if reward is None else f"{reward:.4g}"
+    if spec.formula is not None:
+        return f"reward = {spec.formula} = {result}"
+    value = metrics.get(spec.metric)
+    base = f"{spec.metric} {value:.4g}" if isinstance(value, int | float) else spec.metric
+    target, latency = spec.latency_target_ms, metrics.get("latency_ms")
+    if not isinstance(target, int | float) or not isinstance(latency, int | float) or latency <= 0:
+        text = f"reward = {base}"
+    else:
+        exponent = spec.latency_weight if spec.constraint == "soft" else \
+            (HARD_ALPHA if latency <= target else HARD_BETA)
+        text = (f"reward = {base} x (latency {latency:.4g} ms / target {target:.4g} ms) ^ {exponent:g}"
+                f" ({spec.constraint} constraint) = {result}")
+    memory = metrics.get("memory_mb")
+    if spec.memory_limit_mb is not None and isinstance(memory, int | float):
+        text += f"; memory {memory:.4g} MB within reward.memory_limit_mb = {spec.memory_limit_mb:g}"
+    return text
+
+
 def latency_factor(latency_ms: float, target_ms: float, weight: float = -0.07,
                    constraint: str = "soft") -> float:
     """MnasNet's ``(latency / target) ** w``: ``w = weight`` both sides when soft; when hard, ``w = 0`` at
