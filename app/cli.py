@@ -142,6 +142,20 @@ def _check_executor(spec) -> None:
 
 
 @app.command()
+def check(
+    job_file: Annotated[Path | None, typer.Argument(help="The job file (TOML) to try; without one, the built-in"
+                                                         " demo.")] = None,
+    trials: Annotated[int, typer.Option(help="Trials in the test stage.")] = 5,
+    as_json: JsonOption = False,
+) -> None:
+    """Try a job before running it: validate it, build its largest and smallest models, run one short trial and
+    a test stage of 5 trials (in a temporary store), and estimate the whole job's wall time and device-hours."""
+    from nasapp.app.check_command import check_command
+
+    check_command(job_file, trials=trials, as_json=as_json, console=out)
+
+
+@app.command()
 def resume(
     job: JobArg,
     force: Annotated[bool, typer.Option(

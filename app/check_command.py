@@ -1,0 +1,159 @@
+"""`nasapp check JOB.toml`: try a job before running it.
+
+1. validate the job file (the same checks `nasapp run` makes);
+2. build the smallest and the largest of 64 sampled architectures (prebuilt spaces) for the job's data and run
+   one training step each at the job's batch size, on the job's device: shape errors and running out of
+   memory show now, not in trial 37;
+3. run one short trial end to end (a tenth of the steps, at least 10), then a test stage of 5 trials with the
+   job's own settings, both in a temporary store (the user's store gets nothing);
+4. print each trial's time and metric, the failure rate, and the estimate for the whole job: device-hours
+   (trials x mean trial time x devices per trial) and wall time at the job's parallelism.
+"""
+
+from __future__ import annotations
+
+import copy
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from nasapp.app.formatting import json_document
+from nasapp.engine.errors import NasappError
+
+STAGE_TRIALS = 5
+
+
+def check_command(job_file: Path | None, *, trials: int = STAGE_TRIALS, as_json: bool = False,
+                  console: Console) -> dict[str, Any]:
+    """Run the checks and the test stage of ``job_file`` (None: the built-in demo); print them (or JSON)."""
+    from nasapp.engine.jobs.demo import demo_job
+    from nasapp.engine.jobs.spec import load_job, parse_job
+    from nasapp.engine.jobs.validation import validate_job
+
+    if trials < 1:
+        raise NasappError(f"--trials {trials}: give 1 or more")
+    say = (lambda text: None) if as_json else (lambda text: console.print(text, markup=False, highlight=False))
+    spec = load_job(job_file) if job_file is not None else parse_job(demo_job(), source="built-in demo job")
+    checked = validate_job(spec)
+    say(f"job file: valid ({spec.name}: space {spec.space.label}, {spec.search.max_trials} trials, strategy"
+        f" {spec.strategy.name})")
+    for note in checked.notes:
+        say(f"  note: {note}")
+    summary: dict[str, Any] = {"job": spec.name, "valid": True, "notes": list(checked.notes)}
+    summary["extremes"] = _extremes(spec, checked.data, say)
+    raw = spec.model_dump(mode="json")
+    with tempfile.TemporaryDirectory(prefix="nasapp-check-") as folder:
+        from nasapp.store import Store
+
+        store = Store(Path(folder) / "check.db", create=True)
+        steps = int(raw["trainer"].get("steps") or 0)
+        short = max(10, steps // 10) if steps else None
+        summary["short_trial"] = _stage(store, raw, f"{spec.name}-check-short", 1, short, say,
+                                        f"one short trial ({short} steps)" if short else "one short trial")
+        summary["test_stage"] = _stage(store, raw, f"{spec.name}-check-stage", trials, None, say,
+                                       f"test stage: {trials} trials with the job's settings")
+        store.close()
+    summary["estimate"] = _estimate(spec, summary["test_stage"], say)
+    if as_json:
+        console.print(json_document(summary), markup=False)
+    return summary
+
+
+def _extremes(spec: Any, data: Any, say: Any) -> dict[str, Any] | None:
+    from nasapp.engine.jobs.check import extreme_archs, try_build
+
+    if not spec.space.prebuilt or data is None:
+        say("largest/smallest architectures: skipped (a custom space or trainer builds its own models; the"
+            " trials below try them)")
+        return None
+    from nasapp.engine.spaces.prebuilt import get_prebuilt
+
+    prebuilt = get_prebuilt(spec.space.prebuilt)
+    scale = spec.space.scale.model_dump()
+    found = extreme_archs(prebuilt, tuple(data.input_shape), int(data.num_classes), scale, spec.seed)
+    device = _device(spec)
+    batch = int(getattr(spec.trainer, "batch_size", None) or 64)
+    out = {"device": device, "batch_size": batch, "sampled": found.sampled}
+    for name, arch in (("smallest", found.smallest), ("largest", found.largest)):
+        built = try_build(prebuilt, arch, data, scale, batch, device)
+        out[name] = {"params": built["params"], "step_s": round(built["seconds"], 3), "arch": arch}
+        say(f"{name} of {found.sampled} sampled architectures: {built['params']:,} params, one training step on"
+            f" {device} (batch {batch}) in {built['seconds']:.2f} s")
+    return out
+
+
+def _device(spec: Any) -> str:
+    devices = spec.search.devices
+    if devices == "cpu":
+        return "cpu"
+    import torch
+
+    if torch.cuda.is_available():
+        return f"cuda:{devices[0]}" if isinstance(devices, list) and devices else "cuda"
+    return "cpu"
+
+
+def _stage(store: Any, raw: dict[str, Any], name: str, trials: int, steps: int | None, say: Any,
+           title: str) -> dict[str, Any]:
+    from nasapp.engine.execution.runner import Runner
+    from nasapp.engine.jobs.spec import parse_job
+    from nasapp.engine.jobs.validation import create_job
+
+    table = copy.deepcopy(raw)
+    table["name"] = name
+    table["search"]["max_trials"] = trials
+    if steps is not None:
+        table["trainer"]["steps"] = steps
+        if table["trainer"].get("eval_every"):
+            table["trainer"]["eval_every"] = min(int(table["trainer"]["eval_every"]), steps)
+    say(f"{title}:")
+    job_id = create_job(store, parse_job(table, source=name))
+    started = time.monotonic()
+    status = Runner(store, job_id).run()
+    wall = time.monotonic() - started
+    metric = raw.get("reward", {}).get("metric", "accuracy")
+    rows = []
+    for trial in store.trials(job_id):
+        seconds = (trial.finished_at - trial.started_at) if trial.finished_at and trial.started_at else None
+        value = trial.metrics.get(metric)
+        rows.append({"trial": trial.number, "status": trial.status, "seconds": seconds, metric: value,
+                     "device": trial.device, "reason": trial.reason, "message": trial.message})
+        shown = f"{metric} {value:.4f}" if isinstance(value, int | float) else (trial.message or trial.status)
+        say(f"  trial {trial.number}: {trial.status}, {seconds or 0:.1f} s, {shown}")
+    failed = sum(r["status"] == "failed" for r in rows)
+    say(f"  {status} in {wall:.1f} s; {failed} of {len(rows)} failed")
+    return {"status": status, "wall_s": round(wall, 1), "trials": rows, "failed": failed,
+            "failure_rate": failed / len(rows) if rows else None}
+
+
+def _estimate(spec: Any, stage: dict[str, Any], say: Any) -> dict[str, Any]:
+    from nasapp.engine.execution.pool import plan_slots, training_cores
+    from nasapp.engine.jobs.check import estimate
+
+    cores = training_cores(spec.latency.pin_cores if spec.latency.enabled else None)
+    slots = len(plan_slots(spec.search.devices, spec.search.parallel, cores))
+    timed = [(r["device"], r["seconds"]) for r in stage["trials"] if r["seconds"] is not None]
+    found = estimate(timed, stage["wall_s"], slots, spec.search.max_trials)
+    notes = []
+    if spec.early_stopping.rule != "none":
+        notes.append(f"early_stopping.rule = {spec.early_stopping.rule!r} stops some trials early: the real job"
+                     " costs less than this")
+    if stage["failure_rate"]:
+        notes.append(f"{stage['failure_rate']:.0%} of the test stage failed: look at those trials' messages"
+                     " before launching")
+    found["notes"] = notes
+    from nasapp.app.progress import format_duration
+
+    wall = found["wall_s"]
+    shown = f"{wall:.1f} s" if wall < 60 else format_duration(wall)
+    say(f"estimate for {found['max_trials']} trials on {slots} slot(s): wall time {shown},"
+        f" {found['device_hours']:.3f} device-hours (mean trial {found['mean_trial_s']:.1f} s,"
+        f" start-up {found['startup_s']:.0f} s)")
+    for note in notes:
+        say(f"  note: {note}")
+    say("stage 2 (`nasapp stage2 JOB --top K`) costs K trials with its own steps on top: check it the same way"
+        " with a job file of those settings")
+    return found
