@@ -136,7 +136,8 @@ def _estimate(spec: Any, stage: dict[str, Any], say: Any) -> dict[str, Any]:
     cores = training_cores(spec.latency.pin_cores if spec.latency.enabled else None)
     slots = len(plan_slots(spec.search.devices, spec.search.parallel, cores))
     timed = [(r["device"], r["seconds"]) for r in stage["trials"] if r["seconds"] is not None]
-    found = estimate(timed, stage["wall_s"], slots, spec.search.max_trials)
+    found = estimate(timed, stage["wall_s"], slots, spec.search.max_trials,
+                     warm_workers=not spec.trainer.command)  # a command trainer starts a process per trial
     notes = []
     if spec.early_stopping.rule != "none":
         notes.append(f"early_stopping.rule = {spec.early_stopping.rule!r} stops some trials early: the real job"

@@ -40,3 +40,8 @@ def test_a_bad_job_file_is_one_line(tmp_path):
     bad.write_text('name = "x"\n[space]\nprebuilt = "nope"\n[data]\nkind = "digits"\n')
     result = nasapp_cli("check", str(bad), env=NO_TORCH)
     assert result.returncode == 2 and "unknown space 'nope'" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_command_trainer_pays_its_start_up_in_every_trial():
+    stage = [("cpu0", 5.0), ("cpu1", 5.0), ("cpu0", 5.0), ("cpu1", 5.0)]
+    assert estimate(stage, 10.5, 2, 20, warm_workers=False)["wall_s"] == 50.5  # 0.5 s start-up + 10 waves x 5 s

@@ -68,18 +68,19 @@ def try_build(prebuilt: Any, arch: Any, data: Any, scale: dict[str, Any], batch_
 
 
 def estimate(trials: list[tuple[str | None, float]], stage_wall_s: float, slots: int, max_trials: int,
-             devices_per_trial: float = 1.0) -> dict[str, Any]:
+             devices_per_trial: float = 1.0, warm_workers: bool = True) -> dict[str, Any]:
     """The whole job's cost from its test stage's ``trials`` ((slot, seconds) in start order).
 
     A worker's first trial also pays for starting the worker (importing torch, loading the data), once per
     job: the mean trial time is taken over the other trials when there are any, and what the stage took beyond
-    its waves of mean trials is the start-up, paid once. Wall time = start-up + waves x mean trial time."""
+    its waves of mean trials is the start-up, paid once. Wall time = start-up + waves x mean trial time.
+    ``warm_workers`` False (a command trainer: a new process every trial): every trial counts."""
     if not trials:
         raise NasappError("the test stage finished no trial: nothing to estimate from")
     seen: set[str | None] = set()
     steady = []
     for slot, seconds in trials:
-        if slot in seen:
+        if slot in seen or not warm_workers:
             steady.append(seconds)
         seen.add(slot)
     durations_s = [seconds for _, seconds in trials]
