@@ -715,7 +715,8 @@ async def test_commands_are_refused_for_jobs_without_a_runner(real_store, store_
     app = make_app(store_copy, tmp_path)
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.press("p")
-        await pilot.press("s", "y")
+        await pilot.press("s")  # a finished job: said at once, no "Stop job 2?" question first
+        assert not isinstance(app.screen, ConfirmScreen)
         await pilot.press("r")
         messages = [n.message for n in app._notifications]
         assert "job 2 is not running (finished)" in messages

@@ -111,6 +111,14 @@ def launch_dir(store: Store) -> Path:
     return store.runs_dir / "launched"
 
 
+def not_running(app: NasApp, job_id: int) -> str | None:
+    """Why `s` (stop) has nothing to stop: "job 3 is not running (finished)"; None while a runner lives."""
+    job = app.store.job(job_id)
+    if job is None:
+        return f"no job {job_id}"
+    return None if runner_alive(job) else f"job {job_id} is not running ({effective_status(job)})"
+
+
 def control_job(app: NasApp, job_id: int, command: str) -> tuple[bool, str]:
     """Pause, resume or stop a job. Returns (done, message for the user).
 

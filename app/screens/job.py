@@ -30,6 +30,7 @@ from nasapp.app.screens.common import (
     job_line,
     launch_detached,
     launch_dir,
+    not_running,
     reward_summary,
     space_summary,
 )
@@ -459,6 +460,11 @@ class JobScreen(Screen):
 
     def action_control(self, command: str) -> None:
         if command == "stop":
+            refusal = not_running(self.nas, self.job_id)
+            if refusal:  # nothing to stop: say so at once instead of asking first
+                self.notify(escape(refusal), severity="warning")
+                return
+
             def answered(yes: bool | None) -> None:
                 if yes:
                     self._send("stop")

@@ -12,7 +12,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
 from nasapp.app.formatting import markup_safe
-from nasapp.app.screens.common import STATUS_TONES, JobLine, control_job, job_line, space_summary
+from nasapp.app.screens.common import STATUS_TONES, JobLine, control_job, job_line, not_running, space_summary
 from nasapp.app.widgets import Column, ConfirmScreen, TableRow, VirtualTable
 from nasapp.engine.jobs.spec import job_spec
 from nasapp.store.queries import data_version, job_stats
@@ -176,6 +176,10 @@ headless (`nasapp run`) show here too, and closing the dashboard never touches a
             self.notify("no job selected", severity="warning")
             return
         if command == "stop":
+            refusal = not_running(self.nas, job_id)
+            if refusal:  # nothing to stop: say so at once instead of asking first
+                self.notify(markup_safe(refusal), severity="warning")
+                return
             line = self.lines.get(job_id)
             name = f"job {job_id} {markup_safe(line.name)}" if line else f"job {job_id}"
 
