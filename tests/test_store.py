@@ -7,6 +7,7 @@ pause inside the real migration, never with sleeps.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import subprocess
 import sys
@@ -239,3 +240,20 @@ def test_opening_the_store_twice_in_one_process_keeps_the_first_connection_s_loc
     assert (tmp_path / "twice.db-wal").exists()  # the writer was not the last connection: it kept the WAL
     assert [job.name for job in first.jobs()] == ["x"]
     first.close()
+
+
+def test_an_interrupted_jobs_clock_stops_at_its_runners_last_heartbeat():
+    """A runner killed at t = 130 (its last heartbeat): the job ran 30 s, however long ago that was; a live
+    job's clock runs to now, an ended one's to its end."""
+    from nasapp.engine.jobs.liveness import elapsed_s, process_start_time
+    from nasapp.store.records import Job
+
+    def job(status: str, pid: int | None, **times: float) -> Job:
+        return Job(1, "j", status, {}, {}, 5, 0, None, pid, created_at=90.0, updated_at=times.get("updated", 131.0),
+                   started_at=100.0, finished_at=times.get("finished"), heartbeat_at=times.get("heartbeat"),
+                   runner_start_time=process_start_time(pid) if pid == os.getpid() else None)
+
+    dead = 2**22 + 12345  # above Linux's pid_max: no such process
+    assert elapsed_s(job("running", dead, heartbeat=130.0), now=10_000.0) == 30.0
+    assert elapsed_s(job("running", os.getpid(), heartbeat=130.0), now=160.0) == 60.0
+    assert elapsed_s(job("finished", None, finished=145.0), now=10_000.0) == 45.0

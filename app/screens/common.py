@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from nasapp.app.formatting import fmt_number
 from nasapp.app.progress import format_duration
 from nasapp.engine.execution.python_command import module_command
-from nasapp.engine.jobs.liveness import effective_status, runner_alive
+from nasapp.engine.jobs.liveness import effective_status, elapsed_s, runner_alive
 from nasapp.engine.jobs.spec import JobSpec, job_spec
 from nasapp.store import Store
 from nasapp.store.queries import empty_stats, finished_count
@@ -73,9 +73,7 @@ def job_line(job: Job, stats: dict[str, Any] | None, now: float | None = None) -
     counts = stats["counts"]
     best = stats["best_max"] if job_spec(job).reward.direction == "max" else stats["best_min"]
     status = effective_status(job)
-    live = job.status in ("running", "paused")
-    end = now if live else (job.finished_at or job.updated_at or now)
-    elapsed = max(0.0, end - job.started_at) if job.started_at else 0.0
+    elapsed = elapsed_s(job, now)
     done = finished_count(counts)
     eta = None
     if status == "running" and done > 0 and elapsed > 0:

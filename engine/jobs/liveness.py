@@ -78,6 +78,22 @@ def effective_status(job: Job) -> str:
     return job.status
 
 
+def elapsed_s(job: Job, now: float | None = None) -> float:
+    """How long the job has run: up to now while its runner lives; an interrupted job's clock stopped at its
+    runner's last heartbeat (its last sign of life), an ended job's at its end."""
+    now = time.time() if now is None else now
+    if not job.started_at:
+        return 0.0
+    status = effective_status(job)
+    if status in ("running", "paused"):
+        end = now
+    elif status == "interrupted":
+        end = job.heartbeat_at or job.updated_at or now
+    else:
+        end = job.finished_at or job.updated_at or now
+    return max(0.0, end - job.started_at)
+
+
 def holder_text(job: Job, now: float | None = None) -> str:
     """Who holds a job's lock, for one line: "runner pid 123 (since 14:02:11, last heartbeat 3 s ago)"."""
     now = time.time() if now is None else now

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
-from nasapp.engine.jobs.liveness import effective_status
+from nasapp.engine.jobs.liveness import effective_status, elapsed_s
 from nasapp.engine.jobs.spec import job_spec
 from nasapp.store import Job, Store, Trial
 from nasapp.store.db import FINISHED
@@ -18,8 +17,7 @@ def summarize(store: Store, job: Job, best_k: int = 1) -> dict[str, Any]:
     best = [{"trial": t.number, "reward": t.reward, "metrics": t.metrics, "arch": t.arch,
              "dir": str(store.trial_dir(job.id, t.number).absolute())}
             for t in store.best_trials(job.id, best_k, spec.reward.direction)]
-    end = job.finished_at if job.status not in ("running", "paused") else time.time()
-    elapsed = (end or time.time()) - job.started_at if job.started_at else 0.0
+    elapsed = elapsed_s(job)
     from nasapp.engine.latency.gate import predictor_accuracy
 
     return {
