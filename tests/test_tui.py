@@ -262,20 +262,20 @@ async def test_trials_table_sorts_by_any_column_and_filters_by_status(real_store
         panel = app.screen.query_one(TrialsPanel)
         table = panel.table
         assert table_cells(table, "number") == [str(n) for n in range(14)]
-        await pilot.press("o", "o")  # number -> status -> reward
-        assert panel.sort == "reward"
+        await pilot.press("o", "o")  # number -> status -> reward, best first (the job maximises it)
+        assert panel.sort == "reward" and panel.reverse
         rewards = [float(r) for r in table_cells(table, "reward") if r != "-"]
-        assert rewards == sorted(rewards) and table_cells(table, "reward")[-1] == "-"  # empty ones last
+        assert rewards == sorted(rewards, reverse=True) and table_cells(table, "reward")[-1] == "-"  # empty last
         await pilot.press("O")
         rewards = [float(r) for r in table_cells(table, "reward") if r != "-"]
-        assert rewards == sorted(rewards, reverse=True)
+        assert rewards == sorted(rewards)
         for column in [c.key for c in table.columns]:  # every column sorts
             panel.sort_by(column)
             assert table.row_count == 14 and table.header_marks == {column: "▲"}
         # a click on a header sorts by that column; a second click reverses
         latency_x = 1 + sum(w + 1 for w in table._widths[:4])
         await pilot.click("#trials", offset=(latency_x + 1, 0))
-        assert panel.sort == "m:latency_ms" and not panel.reverse
+        assert panel.sort == "m:latency_ms" and not panel.reverse  # best (fastest) first
         await pilot.click("#trials", offset=(latency_x + 1, 0))
         assert panel.reverse
         latencies = [float(v) for v in table_cells(table, "m:latency_ms") if v != "-"]

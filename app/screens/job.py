@@ -252,16 +252,25 @@ class TrialsPanel(Vertical):
             self.set_reactive(TrialsPanel.reverse, reverse)
             self.sort = column
 
+    def best_first(self, column: str) -> bool:
+        """The direction a column starts in: best first for the reward and the metrics (descending where larger
+        is better: accuracy; ascending where smaller is: latency, loss), ascending for the rest."""
+        if self.model is None:
+            return False
+        name = "reward" if column == "reward" else column[2:] if column.startswith("m:") else None
+        return name is not None and metric_direction(name, self.model.reward) == "max"
+
     def cycle_sort(self) -> None:
         keys = [c.key for c in self.table.columns]
         index = keys.index(self.sort) if self.sort in keys else -1
-        self.sort_by(keys[(index + 1) % len(keys)], self.reverse)
+        column = keys[(index + 1) % len(keys)]
+        self.sort_by(column, self.best_first(column))
 
     def toggle_log(self) -> None:
         self.showing = "events" if self.showing == "trials" else "trials"
 
     def on_virtual_table_header_clicked(self, event: VirtualTable.HeaderClicked) -> None:
-        self.sort_by(event.column, not self.reverse if event.column == self.sort else False)
+        self.sort_by(event.column, not self.reverse if event.column == self.sort else self.best_first(event.column))
 
     def on_click(self, event: events.Click) -> None:
         if event.widget is not None and event.widget.id == "bar":
@@ -317,8 +326,8 @@ class JobScreen(Screen):
 - **Search curve**: each finished trial's reward as a point (x: trial number), the running best as a
   line. **Pareto front**: accuracy (the reward metric) against measured latency, the front as a line;
   it shows when the job measures latency. On narrow terminals **v** switches between the two charts.
-- **Trials**: sortable by any column (**o** next column, **O** reverse, or click a header), filtered by
-  status (**f**). **enter** opens the highlighted trial.
+- **Trials**: sortable by any column (**o** next column, best first for the reward and metrics; **O**
+  reverse; or click a header), filtered by status (**f**). **enter** opens the highlighted trial.
 - **Events**: the job's log (**l** switches between trials and events).
 - **z** zooms: charts and table, table only, charts only.
 - **e** exports the highlighted trial to ONNX, **b** the best K (into `./nasapp-exports/job-N/`).
