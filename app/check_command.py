@@ -43,7 +43,8 @@ def check_command(job_file: Path | None, *, trials: int = STAGE_TRIALS, as_json:
     for note in checked.notes:
         say(f"  note: {note}")
     summary: dict[str, Any] = {"job": spec.name, "valid": True, "notes": list(checked.notes)}
-    summary["extremes"] = _extremes(spec, checked.data, say)
+    slots = _slots(spec)  # where the job's trials will run, as the local executor plans them
+    summary["extremes"] = _extremes(spec, checked.data, slots[0], say)
     raw = spec.model_dump(mode="json")
     with tempfile.TemporaryDirectory(prefix="nasapp-check-") as folder:
         from nasapp.store import Store
@@ -56,13 +57,20 @@ def check_command(job_file: Path | None, *, trials: int = STAGE_TRIALS, as_json:
         summary["test_stage"] = _stage(store, raw, f"{spec.name}-check-stage", trials, None, say,
                                        f"test stage: {trials} trials with the job's settings")
         store.close()
-    summary["estimate"] = _estimate(spec, summary["test_stage"], say)
+    summary["estimate"] = _estimate(spec, summary["test_stage"], len(slots), say)
     if as_json:
         console.print(json_document(summary), markup=False)
     return summary
 
 
-def _extremes(spec: Any, data: Any, say: Any) -> dict[str, Any] | None:
+def _slots(spec: Any) -> list[Any]:
+    from nasapp.engine.execution.pool import plan_slots, training_cores
+
+    cores = training_cores(spec.latency.pin_cores if spec.latency.enabled else None)
+    return plan_slots(spec.search.devices, spec.search.parallel, cores)
+
+
+def _extremes(spec: Any, data: Any, slot: Any, say: Any) -> dict[str, Any] | None:
     from nasapp.engine.jobs.check import extreme_archs, try_build
 
     if not spec.space.prebuilt or data is None:
@@ -74,7 +82,7 @@ def _extremes(spec: Any, data: Any, say: Any) -> dict[str, Any] | None:
     prebuilt = get_prebuilt(spec.space.prebuilt)
     scale = spec.space.scale.model_dump()
     found = extreme_archs(prebuilt, tuple(data.input_shape), int(data.num_classes), scale, spec.seed)
-    device = _device(spec)
+    device = f"cuda:{slot.gpu}" if slot.gpu is not None else "cpu"
     batch = int(getattr(spec.trainer, "batch_size", None) or 64)
     out = {"device": device, "batch_size": batch, "sampled": found.sampled}
     for name, arch in (("smallest", found.smallest), ("largest", found.largest)):
@@ -83,17 +91,6 @@ def _extremes(spec: Any, data: Any, say: Any) -> dict[str, Any] | None:
         say(f"{name} of {found.sampled} sampled architectures: {built['params']:,} params, one training step on"
             f" {device} (batch {batch}) in {built['seconds']:.2f} s")
     return out
-
-
-def _device(spec: Any) -> str:
-    devices = spec.search.devices
-    if devices == "cpu":
-        return "cpu"
-    import torch
-
-    if torch.cuda.is_available():
-        return f"cuda:{devices[0]}" if isinstance(devices, list) and devices else "cuda"
-    return "cpu"
 
 
 def _stage(store: Any, raw: dict[str, Any], name: str, trials: int, steps: int | None, say: Any,
@@ -129,12 +126,9 @@ def _stage(store: Any, raw: dict[str, Any], name: str, trials: int, steps: int |
             "failure_rate": failed / len(rows) if rows else None}
 
 
-def _estimate(spec: Any, stage: dict[str, Any], say: Any) -> dict[str, Any]:
-    from nasapp.engine.execution.pool import plan_slots, training_cores
+def _estimate(spec: Any, stage: dict[str, Any], slots: int, say: Any) -> dict[str, Any]:
     from nasapp.engine.jobs.check import estimate
 
-    cores = training_cores(spec.latency.pin_cores if spec.latency.enabled else None)
-    slots = len(plan_slots(spec.search.devices, spec.search.parallel, cores))
     timed = [(r["device"], r["seconds"]) for r in stage["trials"] if r["seconds"] is not None]
     found = estimate(timed, stage["wall_s"], slots, spec.search.max_trials,
                      warm_workers=not spec.trainer.command)  # a command trainer starts a process per trial

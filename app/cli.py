@@ -17,7 +17,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from nasapp.app.formatting import inline_value, json_document, plain
+from nasapp.app.formatting import fmt_count, inline_value, json_document, plain
 from nasapp.engine.errors import NasappError
 from nasapp.store import StoreError
 from nasapp.store.records import Job
@@ -56,15 +56,6 @@ def _store(db: Path | None, create: bool = False):
         return Store(db, create=create)
     except StoreError as error:
         raise NasappError(str(error)) from None
-
-
-def _default_db() -> Path | None:
-    from nasapp.store import default_db_path
-
-    try:
-        return Path(default_db_path())
-    except Exception:  # noqa: BLE001 - only decides whether the hints name --db
-        return None
 
 
 def _job(store, ref: str) -> Job:
@@ -179,7 +170,7 @@ def resume(
         if max_trials < found.max_trials:
             raise NasappError(f"--max-trials {max_trials}: job {found.id} already has a budget of"
                               f" {found.max_trials}; give a larger total")
-        from nasapp.app.tool_runs import extend_job
+        from nasapp.engine.jobs.budget import extend_job
 
         extend_job(store, found.id, max_trials - found.max_trials)
         found = store.job(found.id)
@@ -220,8 +211,9 @@ def _follow(store, job_id: int, force: bool = False, announce: str | None = None
             if interrupts.count:
                 _leave_stopped(store, job_id)
         summary = summarize(store, store.job(job_id))
-        default = _default_db()
-        where = None if default is not None and Path(store.path).resolve() == default.resolve() else store.path
+        from nasapp.store import default_db_path
+
+        where = None if Path(store.path).resolve() == default_db_path().resolve() else store.path
         _print_outcome(summary, console, next_steps=status == "finished", db=where)
     finally:  # once a stop was asked for, this process is on its way out: a late Ctrl-C changes nothing
         signal.signal(signal.SIGINT, signal.SIG_IGN if interrupts.count else previous)
@@ -326,15 +318,8 @@ def _objectives_text(metrics: dict[str, Any], metric: str) -> str:
     for key, label, unit in OBJECTIVES:
         value = metrics.get(key)
         if isinstance(value, int | float):
-            parts.append(f"{label} {_count(value) if not unit else f'{value:.4g}'}{unit}")
+            parts.append(f"{label} {fmt_count(value, '.3g') if not unit else f'{value:.4g}'}{unit}")
     return ", ".join(parts) or "no metrics"
-
-
-def _count(value: float) -> str:
-    for unit, size in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
-        if abs(value) >= size:
-            return f"{value / size:.3g} {unit}"
-    return f"{value:g}"
 
 
 def _resolved_reward(summary: dict[str, Any]) -> Any:
@@ -459,7 +444,7 @@ def _top_table(top: list[dict[str, Any]], metric: str) -> Table:
         for key, _, unit in columns:
             value = t["metrics"].get(key)
             cells.append("-" if not isinstance(value, int | float) else f"{value:.4f}" if key == metric
-                         else f"{value:.4g}" if unit else _count(value))
+                         else f"{value:.4g}" if unit else fmt_count(value, ".3g"))
         table.add_row(str(t["trial"]), f"{t['reward']:.4f}", *cells)
     return table
 

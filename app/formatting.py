@@ -49,6 +49,17 @@ def inline_value(value: Any) -> str:
     return json.dumps(value) if isinstance(value, str | bool) or value is None else str(value)
 
 
+def fmt_count(value: Any, unit_format: str = ".2f") -> str:
+    """A count (MACs, parameters) with a k/M/G unit: "314.42 M" (``unit_format`` ".3g": "314 M"); "-" for None."""
+    if value is None:
+        return "-"
+    value = float(value)
+    for unit, size in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(value) >= size:
+            return f"{value / size:{unit_format}} {unit}"
+    return f"{value:.0f}"
+
+
 def fmt_number(value: float | None, digits: int = 4) -> str:
     """A reward-like number: fixed decimals (large values in general format)."""
     if value is None:

@@ -21,7 +21,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from nasapp.app.formatting import json_document
+from nasapp.app.formatting import fmt_count, json_document
 from nasapp.engine.errors import NasappError
 
 DEFAULT_IMAGE_SHAPE = (3, 32, 32)
@@ -247,16 +247,6 @@ def _show(out: Console, result: dict[str, Any], as_json: bool) -> None:
         _print_table(out, result)
 
 
-def _fmt_count(value: Any) -> str:
-    if value is None:
-        return "-"
-    value = float(value)
-    for unit, size in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
-        if value >= size:
-            return f"{value / size:.2f} {unit}"
-    return f"{value:.0f}"
-
-
 def _print_table(out: Console, result: dict[str, Any]) -> None:
     title = f"latency of {result['source']}"
     if "baseline" in result:
@@ -280,9 +270,9 @@ def _print_table(out: Console, result: dict[str, Any]) -> None:
         ("latency p90", ms("latency_p90_ms")),
         ("latency mean", ms("latency_mean_ms")),
         ("run-to-run CV", f"{result['latency_cv']:.1%}" if "latency_cv" in result else None),
-        ("MACs (multiply-accumulates)", _fmt_count(result.get("macs"))),
-        ("FLOPs (2 x MACs)", _fmt_count(result.get("flops"))),
-        ("params", _fmt_count(result.get("params"))),
+        ("MACs (multiply-accumulates)", fmt_count(result.get("macs"))),
+        ("FLOPs (2 x MACs)", fmt_count(result.get("flops"))),
+        ("params", fmt_count(result.get("params"))),
         ("peak memory", "-" if memory is None else f"{memory:.2f} MiB"),
         ("ONNX file", f"{result['onnx_bytes'] / 1024:.1f} KiB" if result.get("onnx_bytes") else None),
         ("settings", f"batch {result['batch_size']}, {result['threads']} thread(s), {result['warmup']} warm-up,"

@@ -21,14 +21,21 @@ def format_progress(p: Progress) -> str:
             f"  elapsed {format_duration(p.elapsed_s)}  eta {eta_text(p)}")
 
 
+def eta_seconds(done: int, total: int, elapsed_s: float, done_at_start: int = 0) -> float | None:
+    """Time left at the pace so far: elapsed time per trial finished since ``done_at_start`` (what was finished
+    when the clock started), times the trials left; None before the first one."""
+    done_here = done - done_at_start
+    if done_here <= 0 or elapsed_s <= 0:
+        return None
+    return elapsed_s / done_here * max(0, total - done)
+
+
 def eta_text(p: Progress) -> str:
-    """Time left at this run's pace so far (its elapsed time per finished trial); "-" before the first one."""
+    """The progress line's ETA at this run's pace; "-" before its first finished trial."""
     if p.status != "running":
         return "0:00" if p.done >= p.total else "-"
-    done_here = p.done - p.done_at_start
-    if done_here <= 0:
-        return "-"
-    return format_duration(p.elapsed_s / done_here * max(0, p.total - p.done))
+    left = eta_seconds(p.done, p.total, p.elapsed_s, p.done_at_start)
+    return "-" if left is None else format_duration(left)
 
 
 class ProgressLine:

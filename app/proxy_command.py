@@ -18,8 +18,9 @@ from rich.console import Console
 from rich.table import Table
 
 from nasapp.app.formatting import json_document, plain
-from nasapp.app.tool_runs import extend_job, resumed_run
+from nasapp.app.tool_runs import resumed_run
 from nasapp.engine.errors import NasappError
+from nasapp.engine.jobs.budget import extend_job
 from nasapp.engine.results.variance import proxy_settings, variance_summary
 
 MAX_RESAMPLES = 5

@@ -12,8 +12,9 @@ from rich.console import Console
 from rich.table import Table
 
 from nasapp.app.formatting import fmt_number, json_document, plain
-from nasapp.app.tool_runs import extend_job, resumed_run
+from nasapp.app.tool_runs import resumed_run
 from nasapp.engine.errors import NasappError
+from nasapp.engine.jobs.budget import extend_job
 from nasapp.engine.results.stage2 import stage2_summary, stage2_table, top_archs
 from nasapp.store.db import FINISHED
 

@@ -59,16 +59,3 @@ def run_job(store: Any, base: dict[str, Any], name: str, archs: list[Any] | None
     if data_fraction is not None:
         raw["data"]["data_fraction"] = data_fraction
     return int(create_job(store, validate_job(parse_job(raw, source=source))))
-
-
-def extend_job(store: Any, job_id: int, more: int, archs: list[Any] | None = None) -> None:
-    """Raise the budget of job ``job_id`` (a tool's, or one `nasapp resume --max-trials` extends) by ``more``
-    trials (a finished job becomes resumable again); with ``archs``, append them to its ``given`` strategy's
-    list. The strategy replays its history first, so appending keeps every earlier proposal."""
-    job = store.job(job_id)
-    spec = dict(job.spec)
-    if archs is not None:
-        spec["strategy"] = {**spec["strategy"], "archs": [*spec["strategy"]["archs"], *archs]}
-    spec["search"] = {**spec["search"], "max_trials": spec["search"]["max_trials"] + more}
-    status = "stopped" if job.status == "finished" else job.status
-    store.update_job(job_id, spec=spec, max_trials=spec["search"]["max_trials"], status=status)

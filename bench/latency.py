@@ -123,14 +123,7 @@ def predictor_accuracy(folder: Path, threads: int, count: int, train: int, passe
     ceiling = within(per_pass[0], per_pass[1]) if passes > 1 else None
     out: dict[str, Any] = {"archs": count, "train": train, "passes": passes, "ceiling": ceiling,
                            "latency_range_ms": [min(latencies), statistics.median(latencies), max(latencies)]}
-    featurize = prebuilt_features(prebuilt, setting["shape"], NUM_CLASSES, setting["scale"])
-    memo: dict[str, dict[str, float]] = {}
-
-    def graph_features(arch: Any) -> dict[str, float]:  # the folds share one feature cache
-        key = prebuilt.space.fingerprint(arch)
-        if key not in memo:
-            memo[key] = featurize(arch)
-        return memo[key]
+    graph_features = prebuilt_features(prebuilt, setting["shape"], NUM_CLASSES, setting["scale"])  # remembers
 
     makers = {
         "graph": lambda: LatencyPredictor(prebuilt.space, graph_features),

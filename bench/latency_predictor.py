@@ -99,14 +99,7 @@ def run_setting(folder: Path, name: str, args: argparse.Namespace) -> dict[str, 
     run_cv = statistics.median(m["latency_cv"] for row in per_pass for m in row)
     pass_cv = statistics.median(statistics.pstdev(v) / statistics.fmean(v) for v in zip(*passes, strict=True)) \
         if args.passes > 1 else None
-    features = prebuilt_features(prebuilt, shape, NUM_CLASSES, scale)
-    memo: dict[str, dict[str, float]] = {}
-
-    def featurize(arch: Any) -> dict[str, float]:  # every split shares one feature cache
-        key = prebuilt.space.fingerprint(arch)
-        if key not in memo:
-            memo[key] = features(arch)
-        return memo[key]
+    featurize = prebuilt_features(prebuilt, shape, NUM_CLASSES, scale)  # remembers: every split shares it
 
     out = {"setting": name, "archs": args.archs, "train": args.train, "splits": args.splits,
            "latency_ms": [round(min(best), 4), round(statistics.median(best), 4), round(max(best), 4)],

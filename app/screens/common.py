@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nasapp.app.formatting import fmt_number
-from nasapp.app.progress import format_duration
+from nasapp.app.progress import eta_seconds, format_duration
 from nasapp.engine.execution.python_command import module_command
 from nasapp.engine.jobs.liveness import effective_status, elapsed_s, runner_alive
 from nasapp.engine.jobs.spec import JobSpec, job_spec
@@ -75,9 +75,7 @@ def job_line(job: Job, stats: dict[str, Any] | None, now: float | None = None) -
     status = effective_status(job)
     elapsed = elapsed_s(job, now)
     done = finished_count(counts)
-    eta = None
-    if status == "running" and done > 0 and elapsed > 0:
-        eta = (job.max_trials - done) * elapsed / done
+    eta = eta_seconds(done, job.max_trials, elapsed) if status == "running" else None
     return JobLine(id=job.id, name=job.name, status=status, done=done, total=job.max_trials,
                    running=counts.get("running", 0), failed=counts.get("failed", 0), best=best,
                    elapsed_s=elapsed, eta_s=eta, message=job.message, pruned=counts.get("pruned", 0))

@@ -25,6 +25,9 @@ class DataKind:
     options: type[DataSpec]
     load: Callable[[Any], tuple[np.ndarray, np.ndarray]]
     standardise: bool = False  # features standardised with the training split's statistics
+    # how raw inputs become x: describe(spec, input_shape) -> {"source": ..., "scale": ..., ...}; an export
+    # states it so that its model can be fed (engine/data/loaders.py: preprocessing)
+    describe: Callable[[Any, tuple[int, ...]], dict[str, Any]] | None = None
 
 
 class DigitsData(DataSpec):
@@ -86,17 +89,43 @@ def _csv(spec: CsvData) -> tuple[np.ndarray, np.ndarray]:
     return load_csv(existing_path(spec.path, "csv", want_dir=False), spec.label_column)
 
 
+def _digits_input(spec: DigitsData, shape: tuple[int, ...]) -> dict[str, Any]:
+    return {"source": "sklearn.datasets.load_digits().images (8x8, values 0..16)", "scale": "x / 16",
+            "channels": "1 (grayscale)"}
+
+
+def _hard_digits_input(spec: HardDigitsData, shape: tuple[int, ...]) -> dict[str, Any]:
+    return {"source": "nasapp.engine.data.hard_digits.make_hard_digits(seed, size, copies, noise), values in"
+                      " [0, 1] as made", "scale": "none", "channels": "1 (grayscale)"}
+
+
+def _npz_input(spec: NpzData, shape: tuple[int, ...]) -> dict[str, Any]:
+    return {"source": "the x array of the .npz file", "scale": "x / 255 when x is uint8, else none"}
+
+
+def _imagefolder_input(spec: ImageFolderData, shape: tuple[int, ...]) -> dict[str, Any]:
+    return {"source": "an image file read with Pillow", "scale": "x / 255",
+            "channels": "1 (Pillow mode L, grayscale)" if spec.grayscale else "3, RGB order (Pillow mode RGB)",
+            "resize": f"to {shape[1]}x{shape[2]} (height x width), bilinear, when the size differs"}
+
+
+def _csv_input(spec: CsvData, shape: tuple[int, ...]) -> dict[str, Any]:
+    return {"source": f"the numeric columns of the CSV file in file order, without {spec.label_column!r}",
+            "scale": "(x - mean) / std"}
+
+
 DATA_KINDS: Registry[DataKind] = Registry("data kind", "data.kind", default="digits")
 DATA_KINDS.register(DataKind("digits", "scikit-learn's bundled 8x8 digits (1x8x8 images, 10 classes)",
-                             DigitsData, _digits))
+                             DigitsData, _digits, describe=_digits_input))
 DATA_KINDS.register(DataKind("hard-digits", "the digits made harder, offline: 1x32x32, rotated, shifted, scaled,"
                              " distractor strokes, noise (deterministic from data.seed)", HardDigitsData,
-                             _hard_digits))
-DATA_KINDS.register(DataKind("npz", "arrays x and y in a .npz file (tabular or images)", NpzData, _npz))
+                             _hard_digits, describe=_hard_digits_input))
+DATA_KINDS.register(DataKind("npz", "arrays x and y in a .npz file (tabular or images)", NpzData, _npz,
+                             describe=_npz_input))
 DATA_KINDS.register(DataKind("imagefolder", "one sub-folder of PNG/JPEG images per class", ImageFolderData,
-                             _imagefolder))
+                             _imagefolder, describe=_imagefolder_input))
 DATA_KINDS.register(DataKind("csv", "numeric feature columns and a label column", CsvData, _csv,
-                             standardise=True))
+                             standardise=True, describe=_csv_input))
 
 
 def data_path(spec: DataSpec) -> Path | None:

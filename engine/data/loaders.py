@@ -84,28 +84,13 @@ def load_dataset(spec: DataSpec | Mapping[str, Any], seed: int) -> Dataset:
 def preprocessing(spec: DataSpec, input_shape: tuple[int, ...], stats: dict[str, list[float]] | None
                   ) -> dict[str, Any]:
     """How raw inputs of this data kind became the float32 arrays the model was trained on: what an exported
-    model must be fed (report.json and the export's README state it)."""
+    model must be fed (report.json and the export's README state it). The kind says its part (``describe``)."""
     layout = "NCHW" if len(input_shape) == 3 else "NF"
     out: dict[str, Any] = {"kind": spec.kind, "dtype": "float32", "layout": layout,
                            "input_shape": list(input_shape), "mean": None, "std": None}
-    if spec.kind == "digits":
-        out.update(source="sklearn.datasets.load_digits().images (8x8, values 0..16)", scale="x / 16",
-                   channels="1 (grayscale)")
-    elif spec.kind == "hard-digits":
-        out.update(source="nasapp.engine.data.hard_digits.make_hard_digits(seed, size, copies, noise), values"
-                          " in [0, 1] as made", scale="none", channels="1 (grayscale)")
-    elif spec.kind == "imagefolder":
-        grayscale = bool(getattr(spec, "grayscale", False))
-        out.update(source="an image file read with Pillow", scale="x / 255",
-                   channels="1 (Pillow mode L, grayscale)" if grayscale else "3, RGB order (Pillow mode RGB)",
-                   resize=f"to {input_shape[1]}x{input_shape[2]} (height x width), bilinear, when the size differs")
-    elif spec.kind == "npz":
-        out.update(source="the x array of the .npz file", scale="x / 255 when x is uint8, else none")
-    elif spec.kind == "csv":
-        out.update(source=f"the numeric columns of the CSV file in file order, without"
-                          f" {getattr(spec, 'label_column', 'label')!r}", scale="(x - mean) / std")
-    else:
-        out.update(source=f"data kind {spec.kind!r}", scale="as its loader makes it")
+    describe = DATA_KINDS.get(spec.kind).describe
+    out.update(describe(spec, input_shape) if describe is not None else
+               {"source": f"data kind {spec.kind!r}", "scale": "as its loader makes it"})
     if stats is not None:
         out.update(stats)
     return out

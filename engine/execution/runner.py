@@ -70,6 +70,7 @@ class RunningTrial:
     last_step: int | None = None
     stop_at_step: int | None = None  # the step at which the early-stopping rule asked it to stop
     failure: TrialFailed | None = None  # a bad value it sent: it was killed, and fails with this reason
+    baseline: bool = False  # trial 0 of [search] baseline: never pruned; may set the latency target
 
 
 def outcome_of(trial: Trial, direction: str) -> TrialOutcome:
@@ -308,7 +309,8 @@ class Runner:
     def _next_trial(self) -> RunningTrial | None:
         if self.pending:
             queued = self.pending.pop(0)
-            return RunningTrial(queued.id, queued.number, queued.arch)
+            return RunningTrial(queued.id, queued.number, queued.arch,
+                                baseline=self.baseline.is_baseline(queued.number, queued.fingerprint))
         if self.tallies.planned() >= self.spec.search.max_trials:
             return None
         for _ in range(MAX_SKIPS_PER_ASK):
@@ -399,8 +401,7 @@ class Runner:
         value = metrics.get(self.spec.reward.metric)
         if self.rule is None or trial.stop_at_step is not None or value is None:
             return
-        baseline = self.baseline.is_baseline(trial.number, self.space.fingerprint(trial.arch))
-        if baseline or step >= self.spec.trainer.steps:  # never stop the baseline; at its last step, nothing to save
+        if trial.baseline or step >= self.spec.trainer.steps:  # never stop the baseline; at the last step: no saving
             self.rule.observe(trial.number, step, score(value, self.direction))  # type: ignore[arg-type]
             return
         if self.rule.should_stop(trial.number, step, score(value, self.direction)):  # type: ignore[arg-type]
@@ -423,9 +424,8 @@ class Runner:
 
     def _finish(self, trial: RunningTrial, result: dict[str, Any]) -> None:
         """Record a trial's end; while a baseline-relative latency target is unknown, succeeded trials wait."""
-        is_baseline = self.baseline.is_baseline(trial.number, self.space.fingerprint(trial.arch))
         latency = (result.get("metrics") or {}).get("latency_ms")
-        if is_baseline and result["status"] == "succeeded" and _positive(latency):
+        if trial.baseline and result["status"] == "succeeded" and _positive(latency):
             self.store.add_event(self.job_id, self.baseline.resolve(latency))
             self._target_to_gate()
             self._record(trial, result)
@@ -434,7 +434,7 @@ class Runner:
             self.baseline.deferred.clear()
             return
         if self.baseline.waiting:
-            if is_baseline:
+            if trial.baseline:
                 self.fatal = self.baseline.failed_message(trial, result)
             elif result["status"] == "succeeded":
                 self.baseline.deferred.append((trial, result))

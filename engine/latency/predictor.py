@@ -153,16 +153,21 @@ def graph_features(model: Any, example_input: Any) -> dict[str, float]:
 
 def prebuilt_features(prebuilt: Any, input_shape: Sequence[int], num_classes: int,
                       scale: Mapping[str, Any] | None = None, batch_size: int = 1) -> Features:
-    """A featurizer for a prebuilt space: builds each architecture on the meta device, records its graph."""
+    """A featurizer for a prebuilt space: builds each architecture on the meta device, records its graph. It
+    remembers what it computed, so predictors fitted again and again on one featurizer build each model once."""
     shape = tuple(int(d) for d in input_shape)
+    memo: dict[str, dict[str, float]] = {}
 
     def featurize(arch: Any) -> dict[str, float]:
         import torch
 
-        with torch.device("meta"):
-            model = prebuilt.build(arch, shape, num_classes, scale)
-            example = torch.empty(batch_size, *shape)
-        return graph_features(model, example)
+        key = prebuilt.space.fingerprint(arch)
+        if key not in memo:
+            with torch.device("meta"):
+                model = prebuilt.build(arch, shape, num_classes, scale)
+                example = torch.empty(batch_size, *shape)
+            memo[key] = graph_features(model, example)
+        return memo[key]
 
     return featurize
 
