@@ -97,11 +97,13 @@ MIGRATIONS: list[str] = [
     """,
     # 4: summaries from indexes, so `ls`, `show` and the dashboards cost the same at 100 or 100,000 trials: the
     # best K by reward, the first and last trial to end in a state (failures), the earliest and latest step
-    # early stopping pruned at.
+    # early stopping pruned at. Metrics may hold NaN, which SQLite's JSON functions refuse (a plain json_extract
+    # in an index would make storing such a trial fail): the expression asks json_valid first.
     """
     CREATE INDEX trials_job_status_reward ON trials (job_id, status, reward);
     CREATE INDEX trials_job_status_finished ON trials (job_id, status, finished_at);
-    CREATE INDEX trials_job_status_pruned_step ON trials (job_id, status, json_extract(metrics, '$.pruned_at_step'));
+    CREATE INDEX trials_job_status_pruned_step ON trials (job_id, status,
+        (CASE WHEN json_valid(metrics) THEN json_extract(metrics, '$.pruned_at_step') END));
     """,
 ]
 

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from nasapp.engine.latency.predictor import LatencyPredictor, within
-from nasapp.store.records import Trial
+from nasapp.engine.latency.predictor import LatencyPredictor
 
 
 class LatencyGate:
@@ -55,13 +54,3 @@ class LatencyGate:
             return None
         return (f"predicted latency {predicted:.3g} ms is over latency.skip_predicted_over = {self.skip_over:g}"
                 f" x reward.latency_target_ms = {self.target_ms:g} ms")
-
-
-def predictor_accuracy(trials: list[Trial]) -> float | None:
-    """Share of trained trials whose predicted latency was within ±10% of the measured one."""
-    pairs = [(t.metrics["predicted_latency_ms"], t.metrics["latency_ms"]) for t in trials
-             if "predicted_latency_ms" in t.metrics and "latency_ms" in t.metrics]
-    if not pairs:
-        return None
-    predicted, measured = zip(*pairs, strict=True)
-    return within(list(predicted), list(measured))

@@ -1,4 +1,8 @@
-"""The job summaries `ls` and `show` print (and `--json` emits)."""
+"""The job summaries `ls` and `show` print (and `--json` emits).
+
+Every figure is a bounded query (store/aggregates.py): a summary of a 100,000-trial job reads the K best trials,
+the first and last failure and a few counts, never every trial.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +10,13 @@ from typing import Any
 
 from nasapp.engine.jobs.liveness import effective_status, elapsed_s
 from nasapp.engine.jobs.spec import job_spec
+from nasapp.engine.latency.predictor import within
 from nasapp.store import Job, Store, Trial
+from nasapp.store.aggregates import ended_in, newest_pairs, pruned_step_range, reasons
 from nasapp.store.db import FINISHED
+
+# The latency predictor's accuracy is judged on the newest trials: it is refitted as the job goes on.
+PREDICTOR_WINDOW = 1000
 
 
 def summarize(store: Store, job: Job, best_k: int = 1) -> dict[str, Any]:
@@ -18,19 +27,16 @@ def summarize(store: Store, job: Job, best_k: int = 1) -> dict[str, Any]:
              "dir": str(store.trial_dir(job.id, t.number).absolute())}
             for t in store.best_trials(job.id, best_k, spec.reward.direction)]
     elapsed = elapsed_s(job)
-    from nasapp.engine.latency.gate import predictor_accuracy
-
     return {
         "id": job.id, "name": job.name, "status": effective_status(job),
-        "latency_predictor_within_10pct": predictor_accuracy(store.trials(job.id, "succeeded"))
-        if spec.latency.enabled else None,
+        "latency_predictor_within_10pct": predictor_accuracy(store, job.id) if spec.latency.enabled else None,
         "max_trials": job.max_trials, "finished": sum(counts[s] for s in FINISHED), "counts": counts,
         "best": best[0] if best else None, "top": best, "elapsed_s": round(elapsed, 1),
         "strategy": spec.strategy.name, "space": job.spec["space"],
         "stage2_of": job.spec["strategy"].get("source_job") if spec.strategy.name == "given" else None,
         "reward": spec.reward.model_dump(), "message": job.message, "created_at": job.created_at,
-        "failures": failures(store, job),
-        "pruned": pruned(store, job),
+        "failures": failures(store, job, counts["failed"]),
+        "pruned": pruned(store, job, counts["pruned"]),
         "baseline": baseline(store, job),
     }
 
@@ -55,24 +61,28 @@ def baseline(store: Store, job: Job) -> dict[str, Any] | None:
     return out
 
 
-def pruned(store: Store, job: Job) -> dict[str, Any]:
+def predictor_accuracy(store: Store, job_id: int) -> float | None:
+    """Share of the newest PREDICTOR_WINDOW measured trials whose predicted latency was within ±10% of the
+    measured one (None before any trial was both predicted and measured)."""
+    pairs = newest_pairs(store, job_id, "predicted_latency_ms", "latency_ms", PREDICTOR_WINDOW)
+    return within(*zip(*pairs, strict=True)) if pairs else None
+
+
+def pruned(store: Store, job: Job, count: int) -> dict[str, Any]:
     """The job's pruned trials: how many, the rule that stopped them and the earliest and latest step it did."""
-    steps = [t.metrics.get("pruned_at_step") for t in store.trials(job.id, "pruned")]
-    known = [float(s) for s in steps if isinstance(s, int | float)]
-    return {"count": len(steps), "rule": job_spec(job).early_stopping.rule,
-            "min_step": min(known, default=None), "max_step": max(known, default=None)}
+    earliest, latest = pruned_step_range(store, job.id) if count else (None, None)
+    return {"count": count, "rule": job_spec(job).early_stopping.rule, "min_step": earliest, "max_step": latest}
 
 
-def failures(store: Store, job: Job) -> dict[str, Any]:
+def failures(store: Store, job: Job, count: int) -> dict[str, Any]:
     """The job's failed trials: how many, per reason, and the first and the last to fail with their log files."""
-    failed = sorted(store.trials(job.id, "failed"), key=lambda t: (t.finished_at or float("inf"), t.number))
-    by_reason: dict[str, int] = {}
-    for trial in failed:
-        by_reason[trial.reason or "error"] = by_reason.get(trial.reason or "error", 0) + 1
+    first = ended_in(store, job.id, "failed", last=False) if count else None
+    last = ended_in(store, job.id, "failed", last=True) if count else None
+    by_reason = reasons(store, job.id, "failed") if count else {}
 
     def described(trial: Trial) -> dict[str, Any]:
         return {"trial": trial.number, "reason": trial.reason or "error", "message": trial.message or "",
                 "log": str((store.trial_dir(job.id, trial.number) / "trial.log").absolute())}
 
-    return {"count": len(failed), "by_reason": dict(sorted(by_reason.items(), key=lambda item: -item[1])),
-            "first": described(failed[0]) if failed else None, "last": described(failed[-1]) if failed else None}
+    return {"count": count, "by_reason": dict(sorted(by_reason.items(), key=lambda item: -item[1])),
+            "first": described(first) if first else None, "last": described(last) if last else None}

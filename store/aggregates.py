@@ -1,0 +1,114 @@
+"""Figures about a job's trials computed by SQLite from its indexes, not by reading every trial into Python.
+
+`ls`, `show` and the end-of-run summary call these on jobs of any size: each is one or a few queries whose
+cost does not grow with the number of trials (an index seek) or grows only inside SQLite (a count over an
+index). Metrics are JSON text that may hold NaN, which SQLite's JSON functions refuse: every extraction asks
+`json_valid` first (`metric_sql`), and a row whose metrics are not valid JSON is decoded in Python instead.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from nasapp.store.db import Store, trial_record
+from nasapp.store.records import Trial
+
+# The columns a summary shows of a trial: everything but the architecture (the largest column by far).
+_BRIEF = ("id", "job_id", "number", "status", "reason", "message", "reward", "metrics", "attempts", "device",
+          "created_at", "started_at", "finished_at")
+# As migration 4 indexes it (the same text, so SQLite uses the index).
+PRUNED_STEP_SQL = "(CASE WHEN json_valid(metrics) THEN json_extract(metrics, '$.pruned_at_step') END)"
+
+
+def json_path(name: str) -> str:
+    """The JSON path of a metric named ``name`` (quoted: names may hold dots or spaces)."""
+    return '$."' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def metric_sql(name: str) -> str:
+    """An SQL expression for metric ``name`` of a trial row (NULL when missing or the metrics are not valid
+    JSON); ``reward`` is the reward column. Takes one parameter: ``json_path(name)`` (none for reward)."""
+    if name == "reward":
+        return "reward"
+    return "(CASE WHEN json_valid(metrics) THEN json_extract(metrics, ?) END)"
+
+
+def _brief_trial(values: tuple) -> Trial:
+    row = dict(zip(_BRIEF, values, strict=True))
+    row["metrics"] = json.loads(row["metrics"]) if row["metrics"] else {}
+    return trial_record(row)
+
+
+def _brief_select() -> str:
+    return ", ".join(f'"{c}"' for c in _BRIEF)
+
+
+def ended_in(store: Store, job_id: int, status: str, *, last: bool) -> Trial | None:
+    """The first (or the last) trial of ``job_id`` to end in ``status``, without its architecture."""
+    order = "DESC" if last else "ASC"
+    row = store.conn.execute(
+        f"SELECT {_brief_select()} FROM trials WHERE job_id = ? AND status = ? AND finished_at IS NOT NULL"
+        f" ORDER BY finished_at {order}, number {order} LIMIT 1", (job_id, status)).fetchone()
+    return _brief_trial(row) if row else None
+
+
+def reasons(store: Store, job_id: int, status: str) -> dict[str, int]:
+    """How many trials of ``job_id`` in ``status`` per reason (no reason counts as "error")."""
+    cursor = store.conn.execute(
+        "SELECT COALESCE(reason, 'error'), COUNT(*) FROM trials WHERE job_id = ? AND status = ? GROUP BY 1",
+        (job_id, status))
+    return dict(cursor.fetchall())
+
+
+def pruned_step_range(store: Store, job_id: int) -> tuple[float | None, float | None]:
+    """The earliest and the latest step early stopping pruned a trial of ``job_id`` at (None when unknown)."""
+    found = []
+    for order in ("ASC", "DESC"):
+        row = store.conn.execute(
+            f"SELECT {PRUNED_STEP_SQL} FROM trials WHERE job_id = ? AND status = 'pruned'"
+            f" AND {PRUNED_STEP_SQL} IS NOT NULL ORDER BY {PRUNED_STEP_SQL} {order} LIMIT 1", (job_id,)).fetchone()
+        found.append(float(row[0]) if row and isinstance(row[0], int | float) else None)
+    return found[0], found[1]
+
+
+def newest_pairs(store: Store, job_id: int, first: str, second: str, limit: int) -> list[tuple[float, float]]:
+    """(first, second) metric pairs of the newest ``limit`` succeeded trials of ``job_id`` reporting both."""
+    a, b = metric_sql(first), metric_sql(second)
+    params = [p for name in (first, second) if name != "reward" for p in (json_path(name),)]
+    cursor = store.conn.execute(
+        f"SELECT a, b FROM (SELECT {a} AS a, {b} AS b, number FROM trials WHERE job_id = ? AND status = 'succeeded')"
+        " WHERE a IS NOT NULL AND b IS NOT NULL ORDER BY number DESC LIMIT ?", (*params, job_id, limit))
+    return [(float(x), float(y)) for x, y in cursor.fetchall()]
+
+
+def metric_points(store: Store, job_id: int, x: str, y: str) -> tuple[int, list[tuple[int, float | None,
+                                                                                        Any, Any]]]:
+    """Every succeeded trial of ``job_id`` as (number, reward, x value, y value), by number, and how many
+    succeeded trials there are. Values come back as stored (None when missing; NaN and infinities as Python
+    floats for rows whose metrics SQLite cannot read as JSON, which are decoded here)."""
+    ex, ey = metric_sql(x), metric_sql(y)
+    params = [json_path(name) for name in (x, y) if name != "reward"]
+    points = [tuple(row) for row in store.conn.execute(
+        f"SELECT number, reward, {ex}, {ey} FROM trials WHERE job_id = ? AND status = 'succeeded'"
+        " AND json_valid(IFNULL(metrics, '{}')) ORDER BY number", (*params, job_id)).fetchall()]
+    for number, reward, metrics in store.conn.execute(
+            "SELECT number, reward, metrics FROM trials WHERE job_id = ? AND status = 'succeeded'"
+            " AND NOT json_valid(IFNULL(metrics, '{}'))", (job_id,)).fetchall():
+        values = json.loads(metrics) if metrics else {}
+        points.append((number, reward, reward if x == "reward" else values.get(x),
+                       reward if y == "reward" else values.get(y)))
+    points.sort(key=lambda point: point[0])
+    return len(points), points  # type: ignore[return-value]
+
+
+def archs(store: Store, job_id: int, numbers: list[int]) -> dict[int, Any]:
+    """The architectures of trials ``numbers`` of ``job_id`` (a few: a front, a top K)."""
+    found: dict[int, Any] = {}
+    for start in range(0, len(numbers), 500):
+        chunk = numbers[start:start + 500]
+        marks = ", ".join("?" * len(chunk))
+        for number, arch in store.conn.execute(
+                f"SELECT number, arch FROM trials WHERE job_id = ? AND number IN ({marks})", (job_id, *chunk)):
+            found[number] = json.loads(arch)
+    return found
