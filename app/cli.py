@@ -8,7 +8,6 @@ import shlex
 import signal
 import sqlite3
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
@@ -100,36 +99,15 @@ def run(
     Prints the job's id on its first line, then a live progress line. Ctrl-C stops gracefully (running
     trials are cancelled); `nasapp resume JOB` continues to the same total.
     """
-    from nasapp.engine.jobs.demo import demo_job
-    from nasapp.engine.jobs.spec import apply_overrides, load_job, parse_job
-    from nasapp.engine.jobs.validation import create_job, validate_job
+    from nasapp.engine.jobs.start import add_job, ready_to_run, run_spec
 
-    overrides = {"max_trials": max_trials, "parallel": parallel, "seed": seed}
-    if job_file is None:
-        spec = parse_job(apply_overrides(demo_job(), **overrides), source="built-in demo job")
-    else:
-        spec = load_job(job_file, **overrides)
-    checked = validate_job(spec)
-    _check_executor(spec)  # e.g. devices = "cuda" without a GPU: refused before the job row exists
+    spec = run_spec(job_file, max_trials=max_trials, parallel=parallel, seed=seed)
+    checked = ready_to_run(spec)  # validation and the executor's check, before the job row exists
     store = _store(db, create=True)
-    if store.readonly:
-        raise NasappError(f"the store {store.path} is read-only: `nasapp run` adds a job to it; make it writable or"
-                          " give another --db")
-    job_id = create_job(store, checked)
+    job_id = add_job(store, checked)
     out.print(plain(f"job {job_id} {spec.name}: {spec.search.max_trials} trials, strategy {spec.strategy.name},"
                     f" space {spec.space.label}; store {store.path}"))
     _follow(store, job_id)
-
-
-def _check_executor(spec) -> None:
-    """Build the job's executor without starting it, as the runner will: a [search] it cannot honour (no GPU
-    for devices = "cuda") raises its NasappError here, before anything is written."""
-    import tempfile
-
-    from nasapp.engine.execution.executors import EXECUTORS
-
-    with tempfile.TemporaryDirectory(prefix="nasapp-check-") as folder:
-        EXECUTORS.get(spec.search.executor).make(spec, Path(folder), {}).close()
 
 
 @app.command()
@@ -177,7 +155,8 @@ def resume(
     if found.status == "finished":
         raise NasappError(f"job {found.id} already finished its {found.max_trials} trials; `nasapp resume"
                           f" {found.id} --max-trials N` raises its budget to N and goes on")
-    _follow(store, found.id, force=force, announce=f"job {found.id} {found.name}: resuming")
+    starting = "starting" if found.status == "created" else "resuming"  # nasapp.run(wait=False) starts jobs so
+    _follow(store, found.id, force=force, announce=f"job {found.id} {found.name}: {starting}")
 
 
 def _follow(store, job_id: int, force: bool = False, announce: str | None = None, console: Console = out) -> None:
@@ -188,6 +167,7 @@ def _follow(store, job_id: int, force: bool = False, announce: str | None = None
     (exit 2) and nothing is written."""
     from nasapp.app.progress import ProgressLine
     from nasapp.engine.execution.runner import Runner
+    from nasapp.engine.jobs.control import leave_stopped
     from nasapp.engine.results.summary import summarize
 
     runner = Runner(store, job_id)
@@ -205,11 +185,11 @@ def _follow(store, job_id: int, force: bool = False, announce: str | None = None
             finally:
                 line.close()
         except KeyboardInterrupt:  # a Ctrl-C the runner did not turn into a stop: leave the job resumable anyway
-            _leave_stopped(store, job_id)
+            leave_stopped(store, job_id)
             raise typer.Exit(130) from None
         finally:
             if interrupts.count:
-                _leave_stopped(store, job_id)
+                leave_stopped(store, job_id)
         summary = summarize(store, store.job(job_id))
         from nasapp.store import default_db_path
 
@@ -243,22 +223,6 @@ class _Interrupts:
         # os.write, not print: a handler that prints while the progress line is being written would fail
         os.write(2, b"\nstopping: cancelling the running trials and saving the job, a moment"
                     b" (`kill -9` would leave it interrupted, still resumable)\n")
-
-
-def _leave_stopped(store, job_id: int) -> None:
-    """After an interrupted run: a job still marked running by this process is marked stopped, its running trials
-    cancelled (resume runs them again), unless another runner holds it now."""
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        job = store.job(job_id)
-        if job is None or job.status not in ("running", "paused") or job.runner_pid not in (None, os.getpid()):
-            return
-        message = "stopped by the user (Ctrl-C); `nasapp resume` continues it"
-        for trial in store.trials(job_id, "running"):
-            store.finish_trial(trial.id, "cancelled", reason="cancelled", message=message)
-        store.update_job(job_id, status="stopped", message=message, finished_at=time.time())
-    finally:
-        signal.signal(signal.SIGINT, previous)
 
 
 def _first_line(text: str | None, limit: int = 300) -> str:
@@ -356,21 +320,12 @@ def _pruned_line(pruned: dict[str, Any]) -> str:
 @app.command()
 def stop(job: JobArg, db: DbOption = None) -> None:
     """Ask a running job to stop (running trials are cancelled; `nasapp resume` continues it)."""
-    from nasapp.engine.jobs.liveness import runner_alive
+    from nasapp.engine.jobs.control import stop_job
 
     store = _store(db)
     found = _job(store, job)
-    if not runner_alive(found):
-        if found.status in ("running", "paused"):  # only if no new runner took the job meanwhile
-            store.release_job(found.id, found.runner_token, status="stopped", message="runner gone; marked stopped")
-        out.print(f"job {found.id} is not running ({store.job(found.id).status})")
-        return
-    store.add_command(found.id, "stop", runner_token=found.runner_token)  # for this runner only
-    for _ in range(100):
-        time.sleep(0.1)
-        if not runner_alive(store.job(found.id)):
-            break
-    out.print(f"job {found.id}: {store.job(found.id).status}")
+    was_running, status = stop_job(store, found)
+    out.print(f"job {found.id}: {status}" if was_running else f"job {found.id} is not running ({status})")
 
 
 # ---- ls / show -----------------------------------------------------------------------------------

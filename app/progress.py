@@ -1,68 +1,8 @@
-"""The live progress line `nasapp run` and `nasapp resume` print while a job runs."""
+"""The live progress line `nasapp run` and `nasapp resume` print while a job runs; it lives in
+engine/execution/progress.py (with its text and the ETA rule) so that `JobHandle.wait()` shows the same line."""
 
 from __future__ import annotations
 
-import sys
-import time
+from nasapp.engine.execution.progress import ProgressLine, eta_seconds, eta_text, format_duration, format_progress
 
-from nasapp.engine.execution.runner import Progress
-
-
-def format_duration(seconds: float) -> str:
-    seconds = int(seconds)
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
-
-
-def format_progress(p: Progress) -> str:
-    best = f"{p.best:.4f}" if p.best is not None else "-"
-    return (f"trials {p.done}/{p.total}  running {p.running}  failed {p.failed}  best {best}"
-            f"  elapsed {format_duration(p.elapsed_s)}  eta {eta_text(p)}")
-
-
-def eta_seconds(done: int, total: int, elapsed_s: float, done_at_start: int = 0) -> float | None:
-    """Time left at the pace so far: elapsed time per trial finished since ``done_at_start`` (what was finished
-    when the clock started), times the trials left; None before the first one."""
-    done_here = done - done_at_start
-    if done_here <= 0 or elapsed_s <= 0:
-        return None
-    return elapsed_s / done_here * max(0, total - done)
-
-
-def eta_text(p: Progress) -> str:
-    """The progress line's ETA at this run's pace; "-" before its first finished trial."""
-    if p.status != "running":
-        return "0:00" if p.done >= p.total else "-"
-    left = eta_seconds(p.done, p.total, p.elapsed_s, p.done_at_start)
-    return "-" if left is None else format_duration(left)
-
-
-class ProgressLine:
-    """On a terminal: one line redrawn in place. Elsewhere (pipes, CI): a line each time a trial ends."""
-
-    def __init__(self, stream=None, min_interval_s: float = 0.25) -> None:
-        self.stream = stream or sys.stderr
-        self.tty = self.stream.isatty()
-        self.min_interval_s = min_interval_s
-        self._last_text = ""
-        self._last_done = -1
-        self._last_draw = 0.0
-
-    def __call__(self, p: Progress) -> None:
-        text = format_progress(p)
-        if self.tty:
-            now = time.monotonic()
-            if now - self._last_draw >= self.min_interval_s or p.status != "running":
-                self.stream.write("\r\033[K" + text)
-                self.stream.flush()
-                self._last_draw = now
-        elif p.done != self._last_done:
-            self.stream.write(text + "\n")
-            self.stream.flush()
-        self._last_text, self._last_done = text, p.done
-
-    def close(self) -> None:
-        if self.tty and self._last_text:
-            self.stream.write("\n")
-            self.stream.flush()
+__all__ = ["ProgressLine", "eta_seconds", "eta_text", "format_duration", "format_progress"]

@@ -19,13 +19,13 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 
 from nasapp.app.formatting import markup_safe
-from nasapp.app.screens.common import tail_lines
 from nasapp.app.screens.help import HelpScreen
 from nasapp.app.screens.job import JobScreen
 from nasapp.app.screens.jobs import JobsScreen
 from nasapp.app.screens.new_job import NewJobScreen
 from nasapp.app.screens.proxy import ProxyScreen
 from nasapp.app.screens.trial import TrialScreen
+from nasapp.engine.execution.launch import tail_lines
 from nasapp.store import Store
 
 REFRESH_S = 0.5  # the live views' tick (the issue asks for <= 1 s)

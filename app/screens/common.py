@@ -1,11 +1,8 @@
-"""What the dashboard's screens share: job summaries read cheaply from the store, job control through the
-commands table, and launching runners as detached processes."""
+"""What the dashboard's screens share: job summaries read cheaply from the store, and job control through the
+commands table (a resume starts a detached runner: engine/execution/launch.py)."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,10 +10,9 @@ from typing import TYPE_CHECKING, Any
 
 from nasapp.app.formatting import fmt_number
 from nasapp.app.progress import eta_seconds, format_duration
-from nasapp.engine.execution.python_command import module_command
+from nasapp.engine.execution.launch import launch_detached, launch_dir
 from nasapp.engine.jobs.liveness import effective_status, elapsed_s, runner_alive
 from nasapp.engine.jobs.spec import JobSpec, job_spec
-from nasapp.store import Store
 from nasapp.store.queries import empty_stats, finished_count
 from nasapp.store.records import Job
 
@@ -83,30 +79,6 @@ def job_line(job: Job, stats: dict[str, Any] | None, now: float | None = None) -
 
 # ---- job control -----------------------------------------------------------------------------------
 
-def nasapp_command() -> list[str]:
-    """How to start the `nasapp` CLI from here: the console script beside this interpreter, else -m."""
-    script = Path(sys.executable).parent / "nasapp"
-    if script.is_file() and os.access(script, os.X_OK):
-        return [str(script)]
-    return module_command("nasapp.app.cli")
-
-
-def launch_detached(args: list[str], log_path: Path) -> subprocess.Popen:
-    """Start `nasapp ARGS` in its own session (closing the dashboard or its terminal leaves it running),
-    its output going to `log_path`."""
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(log_path, "ab") as log:
-        return subprocess.Popen(
-            [*nasapp_command(), *args], stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True, close_fds=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
-
-
-def launch_dir(store: Store) -> Path:
-    """Where launched runners' output and the job files the dashboard writes go (beside the store's runs)."""
-    return store.runs_dir / "launched"
-
-
 def not_running(app: NasApp, job_id: int) -> str | None:
     """Why `s` (stop) has nothing to stop: "job 3 is not running (finished)"; None while a runner lives."""
     job = app.store.job(job_id)
@@ -147,23 +119,6 @@ def control_job(app: NasApp, job_id: int, command: str) -> tuple[bool, str]:
         app.watch_launch(process, log, f"resume of job {job_id}")
         return True, f"job {job_id}: resuming in a new runner (pid {process.pid}; output in {log})"
     return False, f"unknown command {command}"
-
-
-def tail_lines(path: Path, lines: int = 200, max_bytes: int = 65536) -> list[str]:
-    """The last `lines` lines of a text file (reads at most `max_bytes` from its end)."""
-    try:
-        with open(path, "rb") as file:
-            file.seek(0, os.SEEK_END)
-            size = file.tell()
-            file.seek(max(0, size - max_bytes))
-            data = file.read()
-    except OSError:
-        return []
-    text = data.decode("utf-8", errors="replace")
-    out = text.splitlines()
-    if size > max_bytes and out:
-        out = out[1:]  # the first line is probably cut
-    return out[-lines:]
 
 
 def space_summary(job: Job) -> str:

@@ -28,8 +28,6 @@ from nasapp.app.screens.common import (
     control_job,
     fmt_number,
     job_line,
-    launch_detached,
-    launch_dir,
     not_running,
     reward_summary,
     space_summary,
@@ -45,6 +43,7 @@ from nasapp.app.widgets import (
     TableRow,
     VirtualTable,
 )
+from nasapp.engine.execution.launch import launch_detached, launch_dir
 from nasapp.engine.jobs.spec import job_spec
 from nasapp.engine.results.export import why_not_exportable
 from nasapp.engine.results.stage2 import stage2_line

@@ -30,9 +30,9 @@ from textual.widgets import Button, Footer, Header, Input, Label, OptionList, Se
 from textual.widgets.option_list import Option
 
 from nasapp.app.formatting import markup_safe as escape  # also makes control characters visible
-from nasapp.app.screens.common import launch_detached, launch_dir
 from nasapp.engine.data.options import FileData
 from nasapp.engine.errors import NasappError
+from nasapp.engine.execution.launch import launch_detached, launch_dir
 from nasapp.engine.jobs.spec import JobSpec, apply_overrides, parse_job, read_job_file
 from nasapp.engine.strategies import STRATEGIES
 

@@ -14,9 +14,10 @@ from textual.widgets.tree import TreeNode
 from nasapp.app.formatting import inline_value
 from nasapp.app.formatting import markup_safe as escape  # also makes control characters visible
 from nasapp.app.progress import format_duration
-from nasapp.app.screens.common import fmt_metric, fmt_number, tail_lines
+from nasapp.app.screens.common import fmt_metric, fmt_number
 from nasapp.app.trials_model import duration
 from nasapp.app.widgets import LearningCurve
+from nasapp.engine.execution.launch import tail_lines
 from nasapp.engine.jobs.spec import job_spec
 from nasapp.engine.results.export import why_not_exportable
 from nasapp.store import Store
