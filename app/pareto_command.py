@@ -11,6 +11,7 @@ from rich.text import Text
 
 from nasapp.app.formatting import json_document
 from nasapp.engine.results.front import front_document, staircase
+from nasapp.engine.results.svg_charts import MAX_POINTS, bounded
 from nasapp.store.records import Job
 
 ARCH_WIDTH = 40
@@ -31,7 +32,8 @@ def _number(value: float | None) -> str:
 
 
 def render_plot(doc: dict[str, Any], width: int, color: bool) -> str:
-    """A plotext scatter of every trial with the front drawn as a line; ``width`` columns at most."""
+    """A plotext scatter of the trials (an even sample of at most MAX_POINTS besides the front) with the front
+    drawn as a line; ``width`` columns at most."""
     import plotext as plt
 
     x, y = doc["x"], doc["y"]
@@ -40,6 +42,7 @@ def render_plot(doc: dict[str, Any], width: int, color: bool) -> str:
     plt.theme("clear")  # the terminal's own background and text colours; only the markers are coloured
     front_ids = {p["trial"] for p in doc["front"]}
     others = [p for p in doc["points"] if p["trial"] not in front_ids]
+    others = [others[i] for i in bounded(len(others), MAX_POINTS)]  # a 100 x 20 plot shows no more
     if others:
         plt.scatter([p[x] for p in others], [p[y] for p in others], marker="dot", label="trials",
                     color="gray" if color else None)
@@ -55,13 +58,22 @@ def render_plot(doc: dict[str, Any], width: int, color: bool) -> str:
     return canvas
 
 
+def _json_with_points(doc: dict[str, Any]) -> str:
+    """``doc`` as json_document writes it, but its points one compact line each (a point's values are finite
+    numbers or null already; the indenting encoder is pure Python and slow on 100,000 of them)."""
+    head = json_document({**doc, "points": []})
+    rows = ",\n    ".join(json.dumps(point, allow_nan=False) for point in doc["points"])
+    before, marker, after = head.rpartition('"points": []')  # the last key: no string inside can fake it
+    return before + (f'"points": [\n    {rows}\n  ]' if rows else marker) + after
+
+
 def pareto_command(store: Any, job: Job, x: str, y: str, as_json: bool, console: Console,
                    x_dir: str | None = None, y_dir: str | None = None) -> None:
     """Print the Pareto front of ``job`` over metrics ``x`` and ``y`` (directions guessed from the names
     unless given): a table and a scatter plot, or one JSON document when ``as_json``."""
     doc = front_document(store, job, x, y, x_dir, y_dir)
-    if as_json:
-        console.print(json_document(doc), markup=False, highlight=False, soft_wrap=True)
+    if as_json:  # straight to the file: rich would measure every line of a 100,000-point document
+        console.file.write(_json_with_points(doc) + "\n")
         return
     arrows = {"min": "↓", "max": "↑"}
     console.print(f"job {doc['job']} {doc['name']}: {len(doc['front'])} of {doc['considered']} trials on the"

@@ -14,13 +14,14 @@ through its ``JobHandle`` (docs/api.md).
 from nasapp.engine.errors import NasappError, SpaceError, TrialFailed
 from nasapp.engine.execution.context import TrialContext
 from nasapp.engine.execution.script_api import report, trial
-from nasapp.engine.results.load_model import load_model
-from nasapp.engine.spaces import Space, boolean, choice, floating, integer, repeat, space
 
 __version__ = "0.1.0"
 
-# Jobs from Python load on first use: a command trainer's `import nasapp` (for nasapp.report) stays quick.
+# The space language (numpy), load_model (torch) and jobs from Python load on first use: a command trainer's
+# `import nasapp` (for nasapp.report) and `nasapp ls` (which imports this package first) stay quick.
 _LAZY = {
+    **dict.fromkeys(("Space", "boolean", "choice", "floating", "integer", "repeat", "space"), "nasapp.engine.spaces"),
+    "load_model": "nasapp.engine.results.load_model",
     "run": "nasapp.engine.jobs.run_api", "attach": "nasapp.engine.results.handle",
     "JobHandle": "nasapp.engine.results.handle", "TrialRecord": "nasapp.engine.results.trial_records",
     "SvgChart": "nasapp.engine.results.svg_charts",

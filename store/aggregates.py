@@ -73,12 +73,14 @@ def pruned_step_range(store: Store, job_id: int) -> tuple[float | None, float | 
 
 
 def newest_pairs(store: Store, job_id: int, first: str, second: str, limit: int) -> list[tuple[float, float]]:
-    """(first, second) metric pairs of the newest ``limit`` succeeded trials of ``job_id`` reporting both."""
+    """(first, second) metric pairs of those of the newest ``limit`` succeeded trials of ``job_id`` that report
+    both, newest first."""
     a, b = metric_sql(first), metric_sql(second)
-    params = [p for name in (first, second) if name != "reward" for p in (json_path(name),)]
+    params = [json_path(name) for name in (first, second) if name != "reward"]
     cursor = store.conn.execute(
-        f"SELECT a, b FROM (SELECT {a} AS a, {b} AS b, number FROM trials WHERE job_id = ? AND status = 'succeeded')"
-        " WHERE a IS NOT NULL AND b IS NOT NULL ORDER BY number DESC LIMIT ?", (*params, job_id, limit))
+        f"SELECT a, b FROM (SELECT {a} AS a, {b} AS b, number FROM (SELECT reward, metrics, number FROM trials"
+        " WHERE job_id = ? AND status = 'succeeded' ORDER BY number DESC LIMIT ?))"
+        " WHERE a IS NOT NULL AND b IS NOT NULL ORDER BY number DESC", (*params, job_id, limit))
     return [(float(x), float(y)) for x, y in cursor.fetchall()]
 
 
@@ -102,13 +104,22 @@ def metric_points(store: Store, job_id: int, x: str, y: str) -> tuple[int, list[
     return len(points), points  # type: ignore[return-value]
 
 
-def archs(store: Store, job_id: int, numbers: list[int]) -> dict[int, Any]:
-    """The architectures of trials ``numbers`` of ``job_id`` (a few: a front, a top K)."""
-    found: dict[int, Any] = {}
+def trials_numbered(store: Store, job_id: int, numbers: list[int]) -> list[Trial]:
+    """Trials ``numbers`` of ``job_id`` (whole records), in the order given (a front, a top K: a few)."""
+    found: dict[int, Trial] = {}
     for start in range(0, len(numbers), 500):
         chunk = numbers[start:start + 500]
         marks = ", ".join("?" * len(chunk))
-        for number, arch in store.conn.execute(
-                f"SELECT number, arch FROM trials WHERE job_id = ? AND number IN ({marks})", (job_id, *chunk)):
-            found[number] = json.loads(arch)
-    return found
+        for trial in store._trials(f"SELECT * FROM trials WHERE job_id = ? AND number IN ({marks})",
+                                   (job_id, *chunk)):
+            found[trial.number] = trial
+    return [found[n] for n in numbers if n in found]
+
+
+def metric_names(store: Store, job_id: int, newest: int = 1000) -> list[str]:
+    """The metric names the newest ``newest`` succeeded trials of ``job_id`` reported, sorted."""
+    cursor = store.conn.execute(
+        "SELECT DISTINCT j.key FROM (SELECT metrics FROM trials WHERE job_id = ? AND status = 'succeeded'"
+        " AND json_valid(IFNULL(metrics, '{}')) ORDER BY number DESC LIMIT ?) AS t, json_each(t.metrics) AS j",
+        (job_id, newest))
+    return sorted(row[0] for row in cursor.fetchall())

@@ -6,6 +6,7 @@ right after a call never loses what the call wrote. JSON goes into TEXT columns;
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import secrets
@@ -15,8 +16,6 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-
-import sqlite_utils
 
 from nasapp.store.migrations import MIGRATIONS, migrate, schema_version
 from nasapp.store.records import JOB_COLUMNS, TOOL_RUN_COLUMNS, TRIAL_COLUMNS, Job, ToolRun, Trial
@@ -313,7 +312,6 @@ class Store:
         except sqlite3.Error as error:
             self.conn.close()
             raise StoreError(describe_sqlite_error(self.path, error)) from None
-        self.db = sqlite_utils.Database(self.conn)
         self._last_checkpoint = time.monotonic()
         key = self.path.resolve()
         _OPEN_STORES[key] = _OPEN_STORES.get(key, 0) + 1
@@ -325,6 +323,14 @@ class Store:
             _OPEN_STORES[key] -= 1
         else:
             _OPEN_STORES.pop(key, None)
+
+    @functools.cached_property
+    def db(self) -> Any:
+        """sqlite_utils' view of the same connection, made on first use: importing sqlite_utils imports numpy,
+        which a reading command such as `nasapp ls` never needs."""
+        import sqlite_utils
+
+        return sqlite_utils.Database(self.conn)
 
     @property
     def store_id(self) -> str | None:
@@ -363,7 +369,9 @@ class Store:
 
     # ---- queries -------------------------------------------------------------------------------
     def _rows(self, sql: str, params: tuple | dict = ()) -> list[dict[str, Any]]:
-        return [_decode(row) for row in self.db.query(sql, params)]  # type: ignore[misc]
+        cursor = self.conn.execute(sql, params)
+        names = [column[0] for column in cursor.description]
+        return [_decode(dict(zip(names, values, strict=True))) for values in cursor.fetchall()]  # type: ignore[misc]
 
     def _one(self, sql: str, params: tuple | dict = ()) -> dict[str, Any] | None:
         rows = self._rows(sql, params)
@@ -389,7 +397,9 @@ class Store:
         cursor = self.conn.execute(f'UPDATE "{table}" SET {sets} WHERE id = ?',
                                    [*(_cell(value) for value in fields.values()), row_id])
         if cursor.rowcount == 0:
-            raise sqlite_utils.db.NotFoundError(f"no row {row_id} in {table}")
+            from sqlite_utils.db import NotFoundError
+
+            raise NotFoundError(f"no row {row_id} in {table}")
 
     # ---- jobs ----------------------------------------------------------------------------------
     def create_job(self, name: str, spec: dict, space: dict, max_trials: int, seed: int) -> int:
@@ -496,10 +506,8 @@ class Store:
 
     def counts(self, job_id: int) -> dict[str, int]:
         counts = dict.fromkeys(TRIAL_STATES, 0)
-        for row in self.db.query(
-            "SELECT status, COUNT(*) AS n FROM trials WHERE job_id = ? GROUP BY status", (job_id,)
-        ):
-            counts[row["status"]] = row["n"]
+        counts.update(self.conn.execute(
+            "SELECT status, COUNT(*) FROM trials WHERE job_id = ? GROUP BY status", (job_id,)).fetchall())
         return counts
 
     def best_trials(self, job_id: int, k: int = 1, direction: str = "max",

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from nasapp.engine.execution.runner import Progress
+if TYPE_CHECKING:  # the runner imports numpy and every registry: `nasapp ls` needs none of them
+    from nasapp.engine.execution.runner import Progress
 
 
 def format_duration(seconds: float) -> str:

@@ -8,10 +8,21 @@ from typing import Any
 
 from nasapp.engine.errors import NasappError
 from nasapp.engine.jobs.spec import job_spec
-from nasapp.engine.rewards.pareto import metric_direction, metric_value, pareto_front
+from nasapp.engine.rewards.pareto import finite_number, front_indices, metric_direction, metric_value
+from nasapp.store.aggregates import metric_names, metric_points, trials_numbered
 from nasapp.store.records import Job, Trial
 
 TIMED = ("latency_ms", "latency_p90_ms", "memory_mb", "macs", "flops")
+
+
+@dataclass(frozen=True)
+class Point:
+    """A succeeded trial as a front sees it: its number, reward and two finite metric values."""
+
+    number: int
+    reward: float | None
+    x: float
+    y: float
 
 
 @dataclass(frozen=True)
@@ -20,34 +31,40 @@ class Front:
     y: str
     x_dir: str
     y_dir: str
-    trials: list[Trial]  # every succeeded trial
-    usable: list[Trial]  # those that reported both metrics
-    front: list[Trial]  # the non-dominated ones, by x ascending
+    total: int  # the job's succeeded trials
+    points: list[Point]  # those that reported both metrics, by number
+    front: list[Trial]  # the non-dominated ones (whole records), by x ascending
+
+
+def _point(number: int, reward: Any, xv: Any, yv: Any) -> Point | None:
+    xf, yf = finite_number(xv), finite_number(yv)
+    return None if xf is None or yf is None else Point(number, reward, xf, yf)
 
 
 def job_front(store: Any, job: Job, x: str, y: str, x_dir: str | None = None, y_dir: str | None = None) -> Front:
     """The front of ``job`` (directions from the metric names unless given); a NasappError when no trial
-    reported both metrics."""
+    reported both metrics. Reads two numbers per trial (SQL), and whole records only for the front's trials."""
     reward_spec = job_spec(job).reward
     x_dir = x_dir or metric_direction(x, reward_spec)
     y_dir = y_dir or metric_direction(y, reward_spec)
-    trials = store.trials(job.id, "succeeded")
-    usable = [t for t in trials if metric_value(t, x) is not None and metric_value(t, y) is not None]
-    if not usable:
-        raise no_points_error(job, trials, x, y)
-    return Front(x, y, x_dir, y_dir, trials, usable, pareto_front(usable, x=x, y=y, x_dir=x_dir, y_dir=y_dir))
+    total, rows = metric_points(store, job.id, x, y)
+    points = [p for p in (_point(*row) for row in rows) if p is not None]
+    if not points:
+        raise no_points_error(store, job, total, rows, x, y)
+    best = front_indices([(p.x, p.y) for p in points], x_dir, y_dir)
+    return Front(x, y, x_dir, y_dir, total, points, trials_numbered(store, job.id, [points[i].number for i in best]))
 
 
-def no_points_error(job: Job, trials: list[Trial], x: str, y: str) -> NasappError:
+def no_points_error(store: Any, job: Job, total: int, rows: list[tuple], x: str, y: str) -> NasappError:
     label = f"job {job.id}"
-    if not trials:
+    if not total:
         return NasappError(f"{label} has no succeeded trials yet")
-    for name in (x, y):
-        if all(metric_value(t, name) is None for t in trials):
-            reported = sorted({k for t in trials for k in t.metrics})
+    for index, name in ((2, x), (3, y)):
+        if all(finite_number(row[index]) is None for row in rows):
             if name in TIMED:
                 return NasappError(f"no trial of {label} reported {name}: set [latency] device = \"cpu-ort\""
                                    " in the job file")
+            reported = metric_names(store, job.id)
             return NasappError(f"no trial of {label} reported {name}; its trials reported: "
                                f"{', '.join(reported) or 'nothing'}")
     return NasappError(f"no trial of {label} reported both {x} and {y}")
@@ -55,18 +72,15 @@ def no_points_error(job: Job, trials: list[Trial], x: str, y: str) -> NasappErro
 
 def front_document(store: Any, job: Job, x: str, y: str, x_dir: str | None = None,
                    y_dir: str | None = None) -> dict[str, Any]:
-    """The front as one JSON-able document; raises NasappError when no trial reported both metrics."""
+    """The front as one JSON-able document (the front's trials with their architectures, every other point
+    without); raises NasappError when no trial reported both metrics."""
     found = job_front(store, job, x, y, x_dir, y_dir)
-
-    def row(trial: Trial) -> dict[str, Any]:
-        return {"trial": trial.number, x: metric_value(trial, x), y: metric_value(trial, y),
-                "reward": trial.reward, "arch": trial.arch}
-
+    front = [{"trial": t.number, x: metric_value(t, x), y: metric_value(t, y), "reward": t.reward, "arch": t.arch}
+             for t in found.front]
     return {
         "job": job.id, "name": job.name, "x": x, "y": y, "x_dir": found.x_dir, "y_dir": found.y_dir,
-        "trials": len(found.trials), "considered": len(found.usable),
-        "skipped": len(found.trials) - len(found.usable),
-        "front": [row(t) for t in found.front], "points": [row(t) for t in found.usable],
+        "trials": found.total, "considered": len(found.points), "skipped": found.total - len(found.points),
+        "front": front, "points": [{"trial": p.number, x: p.x, y: p.y, "reward": p.reward} for p in found.points],
     }
 
 

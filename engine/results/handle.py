@@ -176,10 +176,9 @@ class JobHandle:
 
         found = job_front(self.store, self.job(), x, y)
 
-        def xy(trials: list) -> list[tuple[float, float]]:
-            return [(t.metric(x), t.metric(y)) for t in trials]
-
-        return svg_charts.pareto_scatter(xy(found.usable), xy(found.front), x, y, found.x_dir,
+        points = [(p.x, p.y) for p in found.points]
+        front = [(t.metric(x), t.metric(y)) for t in found.front]
+        return svg_charts.pareto_scatter(points, front, x, y, found.x_dir,
                                          title=f"job {self.id} {self.name}: {y} against {x}")
 
     def plot_learning_curves(self, trials: list[int] | None = None, metric: str | None = None) -> svg_charts.SvgChart:

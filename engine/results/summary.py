@@ -62,8 +62,8 @@ def baseline(store: Store, job: Job) -> dict[str, Any] | None:
 
 
 def predictor_accuracy(store: Store, job_id: int) -> float | None:
-    """Share of the newest PREDICTOR_WINDOW measured trials whose predicted latency was within ±10% of the
-    measured one (None before any trial was both predicted and measured)."""
+    """Of the newest PREDICTOR_WINDOW succeeded trials, the share of those with a prediction whose predicted
+    latency was within ±10% of the measured one (None when none of them was both predicted and measured)."""
     pairs = newest_pairs(store, job_id, "predicted_latency_ms", "latency_ms", PREDICTOR_WINDOW)
     return within(*zip(*pairs, strict=True)) if pairs else None
 

@@ -9,7 +9,7 @@ every y seen at a better x.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from itertools import groupby
 from typing import Any
 
@@ -43,33 +43,50 @@ def metric_value(trial: Trial | Mapping[str, Any], name: str) -> float | None:
         value = trial.get("reward") if name == "reward" else (trial.get("metrics") or {}).get(name)
     else:
         value = trial.metric(name)
+    return finite_number(value)
+
+
+def finite_number(value: Any) -> float | None:
+    """``value`` as a float when it is a finite number (not a bool), else None."""
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         return None
     return float(value)
+
+
+def _check_directions(x_dir: str, y_dir: str) -> None:
+    for key, direction in (("x_dir", x_dir), ("y_dir", y_dir)):
+        if direction not in DIRECTIONS:
+            raise NasappError(f"{key}: {direction!r} is not \"min\" or \"max\"")
+
+
+def front_indices(pairs: Sequence[tuple[float, float]], x_dir: str = "min", y_dir: str = "max") -> list[int]:
+    """The indices of the non-dominated pairs among finite (x, y) ``pairs``, by x ascending (ties keep their
+    input order): a sort and one pass."""
+    _check_directions(x_dir, y_dir)
+    x_sign = 1.0 if x_dir == "min" else -1.0  # turn both into "smaller is better"
+    y_sign = 1.0 if y_dir == "min" else -1.0
+    keyed = sorted((x_sign * xv, y_sign * yv, order) for order, (xv, yv) in enumerate(pairs))
+    front: list[int] = []
+    best_y = math.inf
+    for _, group in groupby(keyed, key=lambda item: item[0]):
+        same_x = list(group)
+        group_best = same_x[0][1]  # sorted by y within an equal x: the first has the best y
+        if group_best < best_y:
+            front.extend(order for _, yk, order in same_x if yk == group_best)
+            best_y = group_best
+    front.sort(key=lambda order: (pairs[order][0], order))
+    return front
 
 
 def pareto_front(points: Iterable[Any], x: str = "latency_ms", y: str = "accuracy",
                  x_dir: str = "min", y_dir: str = "max") -> list[Any]:
     """The non-dominated trials among ``points`` (Trial records or dicts with ``metrics``), sorted by x ascending
     (ties keep their input order). Trials lacking either metric, or with a non-finite value, are skipped."""
-    for key, direction in (("x_dir", x_dir), ("y_dir", y_dir)):
-        if direction not in DIRECTIONS:
-            raise NasappError(f"{key}: {direction!r} is not \"min\" or \"max\"")
-    x_sign = 1.0 if x_dir == "min" else -1.0  # turn both into "smaller is better"
-    y_sign = 1.0 if y_dir == "min" else -1.0
-    keyed = []
-    for order, trial in enumerate(points):
+    _check_directions(x_dir, y_dir)
+    kept, pairs = [], []
+    for trial in points:
         xv, yv = metric_value(trial, x), metric_value(trial, y)
         if xv is not None and yv is not None:
-            keyed.append((x_sign * xv, y_sign * yv, order, xv, trial))
-    keyed.sort(key=lambda item: (item[0], item[1], item[2]))
-    front: list[tuple[float, int, Any]] = []
-    best_y = math.inf
-    for _, group in groupby(keyed, key=lambda item: item[0]):
-        same_x = list(group)
-        group_best = same_x[0][1]  # sorted by y within an equal x: the first has the best y
-        if group_best < best_y:
-            front.extend((xv, order, trial) for _, yk, order, xv, trial in same_x if yk == group_best)
-            best_y = group_best
-    front.sort(key=lambda item: (item[0], item[1]))
-    return [trial for _, _, trial in front]
+            kept.append(trial)
+            pairs.append((xv, yv))
+    return [kept[i] for i in front_indices(pairs, x_dir, y_dir)]
