@@ -13,6 +13,7 @@ from rich.console import Console
 from nasapp.app.pareto_command import pareto_command, staircase
 from nasapp.engine.errors import NasappError
 from nasapp.engine.jobs.spec import parse_job
+from nasapp.engine.rewards.nondominated import dominates, front_ranks, nondominated
 from nasapp.engine.rewards.pareto import metric_direction, pareto_front
 from nasapp.store import Store
 
@@ -183,3 +184,40 @@ def test_the_command_explains_a_metric_no_trial_reported(store_with_job):
         pareto_command(store, job, "memory_mb", "accuracy", False, Console(file=io.StringIO()))
     with pytest.raises(NasappError, match="reported top5; its trials reported: accuracy, latency_ms, params"):
         pareto_command(store, job, "latency_ms", "top5", True, Console(file=io.StringIO()))
+
+
+def _brute_front(points):
+    return [i for i, p in enumerate(points) if not any(dominates(q, p) for q in points)]
+
+
+def _brute_ranks(points):
+    ranks, left, rank = [0] * len(points), list(range(len(points))), 0
+    while left:
+        front = [i for i in left if not any(dominates(points[j], points[i]) for j in left)]
+        for i in front:
+            ranks[i] = rank
+        left, rank = [i for i in left if i not in front], rank + 1
+    return ranks
+
+
+@pytest.mark.parametrize("axes", [1, 2, 3, 4])
+def test_nondominated_matches_brute_force_with_ties_in_any_number_of_axes(axes):
+    """The 2-D sweep, the 3-D staircase and the N-D cull agree with comparing every pair (small integer values,
+    so ties and duplicate points are frequent); so do the ranks the multi-objective strategies sort by."""
+    rng = random.Random(axes)
+    for _ in range(300):
+        points = [tuple(rng.randint(0, 5) for _ in range(axes)) for _ in range(rng.randint(0, 40))]
+        assert nondominated(points) == _brute_front(points), points
+        assert front_ranks(points) == _brute_ranks(points), points
+
+
+def test_nondominated_takes_a_sort_and_a_pass_on_100000_points_in_2_and_3_axes():
+    rng = random.Random(0)
+    for axes in (2, 3):
+        points = [tuple(rng.random() for _ in range(axes)) for _ in range(100_000)]
+        front = set(nondominated(points))
+        sample = rng.sample(range(len(points)), 200)
+        best = max(range(len(points)), key=lambda i: points[i])
+        assert best in front
+        for i in sample:  # spot checks against the definition
+            assert (i in front) == (not any(dominates(q, points[i]) for q in (points[j] for j in front)))

@@ -2,18 +2,18 @@
 
 A trial dominates another when it is at least as good on both metrics and strictly better on one. The front
 is every trial no other trial dominates; two trials with the same two values are both on it (neither
-dominates the other). Computed in O(n log n): sort by x (best first), sweep, keep a trial when its y beats
-every y seen at a better x.
+dominates the other). Computed in O(n log n) by engine/rewards/nondominated.py: sort by x (best first),
+sweep, keep a trial when its y beats every y seen at a better x.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from itertools import groupby
 from typing import Any
 
 from nasapp.engine.errors import NasappError
+from nasapp.engine.rewards.nondominated import nondominated
 from nasapp.engine.rewards.options import RewardSpec
 from nasapp.store.records import Trial
 
@@ -61,21 +61,12 @@ def _check_directions(x_dir: str, y_dir: str) -> None:
 
 def front_indices(pairs: Sequence[tuple[float, float]], x_dir: str = "min", y_dir: str = "max") -> list[int]:
     """The indices of the non-dominated pairs among finite (x, y) ``pairs``, by x ascending (ties keep their
-    input order): a sort and one pass."""
+    input order): a sort and one pass (engine/rewards/nondominated.py)."""
     _check_directions(x_dir, y_dir)
-    x_sign = 1.0 if x_dir == "min" else -1.0  # turn both into "smaller is better"
-    y_sign = 1.0 if y_dir == "min" else -1.0
-    keyed = sorted((x_sign * xv, y_sign * yv, order) for order, (xv, yv) in enumerate(pairs))
-    front: list[int] = []
-    best_y = math.inf
-    for _, group in groupby(keyed, key=lambda item: item[0]):
-        same_x = list(group)
-        group_best = same_x[0][1]  # sorted by y within an equal x: the first has the best y
-        if group_best < best_y:
-            front.extend(order for _, yk, order in same_x if yk == group_best)
-            best_y = group_best
-    front.sort(key=lambda order: (pairs[order][0], order))
-    return front
+    x_sign = -1.0 if x_dir == "min" else 1.0  # turn both into "larger is better"
+    y_sign = -1.0 if y_dir == "min" else 1.0
+    front = nondominated([(x_sign * xv, y_sign * yv) for xv, yv in pairs])
+    return sorted(front, key=lambda order: (pairs[order][0], order))
 
 
 def pareto_front(points: Iterable[Any], x: str = "latency_ms", y: str = "accuracy",
