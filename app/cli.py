@@ -464,7 +464,7 @@ def pareto(
 
 
 @app.command()
-def analyze(
+def analyze(  # --sample defaults to engine/analysis DEFAULT_SAMPLE (not imported: scipy would load with every command)
     job: JobArg,
     sample: Annotated[int, typer.Option(help="Analyse at most this many succeeded trials: the best tenth of them"
                                              " and the rest drawn at random (the same on every run).")] = 2000,
