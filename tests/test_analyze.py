@@ -234,6 +234,7 @@ def test_on_the_real_nb201_table_the_edges_where_conv3x3_matters_rank_first(tmp_
     store = Store(tmp_path / "nasapp.db")
     job_id = run_job(store, tabular_job(tmp_path, SHARED_TABLE, "test_accuracy", 300))
     analysis = analyze_job(store, store.job(job_id))
+    assert analysis.total == analysis.sampled == 300
     ranked = [d.path for d in analysis.decisions]
     assert "3<-0" in ranked[:2] and set(ranked[:2]) <= {"3<-0", "1<-0", "3<-2"} and ranked[-1] == "2<-1"
     for decision in analysis.decisions[:3]:

@@ -57,7 +57,6 @@ class DecisionTable:
     decisions: list[Decision]
     numbers: list[int]  # trial numbers, one per row
     trial_ids: list[int]
-    archs: list[Any]
     values: np.ndarray  # rows x decisions
     rewards: np.ndarray  # one per row
 
@@ -84,5 +83,5 @@ def decision_table(space: Any, trials: list[Trial]) -> DecisionTable:
     for column, decision in enumerate(decisions):
         if not decision.low <= SENTINEL <= decision.high:  # else -1 is a value (and the encoding cannot tell)
             values[values[:, column] == SENTINEL, column] = np.nan
-    return DecisionTable(decisions, [t.number for t in trials], [t.id for t in trials], [t.arch for t in trials],
-                         values, np.array([t.reward for t in trials], dtype=float))
+    return DecisionTable(decisions, [t.number for t in trials], [t.id for t in trials], values,
+                         np.array([t.reward for t in trials], dtype=float))

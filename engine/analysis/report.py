@@ -67,7 +67,7 @@ def analyze_job(store: Store, job: Job, sample: int = DEFAULT_SAMPLE) -> JobAnal
         raise NasappError(f"job {job.id}: its space holds a single architecture; there is no decision to analyse")
     return JobAnalysis(job.id, job.name, reward.formula or reward.metric, reward.direction, trials.total,
                        len(trials.trials), trials.best_kept, EVALUATOR, ALPHA,
-                       _decision_reports(space, table, reward.direction))
+                       _decision_reports(table, reward.direction))
 
 
 def table_of(store: Store, job: Job, sample: int = DEFAULT_SAMPLE) -> DecisionTable:
@@ -86,8 +86,8 @@ def _check_enough(job: Job, trials: TrialSample) -> None:
                           f" ({rewards.pop():.6g}); no decision explains a reward that never varies")
 
 
-def _decision_reports(space: Space, table: DecisionTable, direction: str) -> list[DecisionReport]:
-    importance = fanova_importance(space, table)
+def _decision_reports(table: DecisionTable, direction: str) -> list[DecisionReport]:
+    importance = fanova_importance(table)
     tests = significance(table.decisions, table.values, table.rewards)
     reports = []
     for column, (decision, test) in enumerate(zip(table.decisions, tests, strict=True)):
