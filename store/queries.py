@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from nasapp.store.db import FINISHED, TRIAL_STATES, Store
-from nasapp.store.records import Trial
+from nasapp.store.db import FINISHED, TRIAL_STATES, Store, trial_record
+from nasapp.store.records import TRIAL_COLUMNS, Trial
 
 # Trial columns a table needs: everything but the architecture (the largest column by far).
 TRIAL_LIST_COLUMNS = ("id", "job_id", "number", "status", "reason", "message", "reward", "metrics",
@@ -101,3 +101,32 @@ def metrics_after(store: Store, trial_id: int, after_id: int = 0) -> list[dict[s
     )
     return [{"id": i, "step": step, "values": json.loads(values), "ts": ts}
             for i, step, values, ts in cursor.fetchall()]
+
+
+def succeeded_rewards(store: Store, job_id: int) -> list[tuple[int, float]]:
+    """(id, reward) of a job's succeeded trials that have a reward, by trial number: what an analysis samples
+    from before it reads any architecture (a job may hold 100,000 trials)."""
+    cursor = store.conn.execute(
+        "SELECT id, reward FROM trials WHERE job_id = ? AND status = 'succeeded' AND reward IS NOT NULL"
+        " ORDER BY number", (job_id,))
+    return [(trial_id, float(reward)) for trial_id, reward in cursor.fetchall()]
+
+
+def trials_by_id(store: Store, job_id: int, ids: list[int] | tuple[int, ...]) -> list[Trial]:
+    """The whole rows (architectures too) of a job's trials with these ids, by trial number."""
+    columns = ", ".join(f'"{c}"' for c in TRIAL_COLUMNS)
+    rows: list[Trial] = []
+    for start in range(0, len(ids), 500):
+        chunk = list(ids[start:start + 500])
+        cursor = store.conn.execute(
+            f"SELECT {columns} FROM trials WHERE job_id = ? AND id IN ({', '.join('?' * len(chunk))})",
+            (job_id, *chunk))
+        rows.extend(_full_trial(values) for values in cursor.fetchall())
+    return sorted(rows, key=lambda trial: trial.number)
+
+
+def _full_trial(values: tuple) -> Trial:
+    row = dict(zip(TRIAL_COLUMNS, values, strict=True))
+    row["arch"] = json.loads(row["arch"])
+    row["metrics"] = json.loads(row["metrics"]) if row["metrics"] else {}
+    return trial_record(row)

@@ -116,6 +116,22 @@ def test_spaces_lists_the_prebuilt_spaces():
     assert nasapp_cli("spaces", "resnet").returncode == 2
 
 
+def test_spaces_shows_a_custom_space_by_file_or_module_and_says_its_continuous_dimensions(tmp_path):
+    (tmp_path / "my_space.py").write_text(
+        "import nasapp as nas\n"
+        "space = nas.space({'width': nas.choice([8, 16, 32]), 'depth': nas.integer(1, 4096),\n"
+        "                   'lr': nas.floating(1e-4, 1e-1, log=True), 'dropout': nas.floating(0.0, 0.5)})\n")
+    shown = nasapp_cli("spaces", f"{tmp_path / 'my_space.py'}:space", check=True).stdout.splitlines()
+    assert shown[1] == "size: 12,288 discrete combinations × 2 continuous dimensions"
+    assert "  lr  floating  [0.0001, 0.1] log" in shown and "  width  choice  [8, 16, 32]" in shown
+    document = json.loads(nasapp_cli("spaces", "my_space:space", "--json", cwd=tmp_path, check=True).stdout)
+    assert (document["size"], document["continuous"]) == (12288, 2)  # size() keeps its meaning
+    assert document["size_text"] == "12,288 discrete combinations × 2 continuous dimensions"
+    bad = nasapp_cli("spaces", "my_space.py:nothing", cwd=tmp_path)
+    assert bad.returncode == 2 and bad.stderr.strip().splitlines() == [
+        "error: my_space.py:nothing: 'my_space.py' has no attribute 'nothing'"]
+
+
 @pytest.mark.slow
 def test_a_search_runs_from_a_folder_holding_another_nasapp_package(tmp_path):
     """Run from a clone's root, the repository's own nasapp/ folder must not shadow the installed package."""

@@ -447,3 +447,16 @@ def test_from_json_rejects_garbage() -> None:
 def test_bad_rng_is_rejected() -> None:
     with pytest.raises(SpaceError, match="rng"):
         example_space().sample("seed")  # type: ignore[arg-type]
+
+
+def test_a_size_says_its_continuous_dimensions_instead_of_counting_each_as_one_value():
+    mixed = space({"w": choice([8, 16, 32]), "d": integer(1, 4096), "lr": floating(1e-4, 0.1, log=True),
+                   "p": floating(0.0, 0.5)})
+    assert mixed.size() == 12288 and mixed.num_continuous() == 2  # size() keeps its meaning
+    assert mixed.size_text() == "12,288 discrete combinations × 2 continuous dimensions"
+    assert repr(mixed) == "Space(discrete=12288, continuous=2, dims=4)"
+    assert space({"p": floating(0.0, 1.0)}).size_text() == "1 discrete combination × 1 continuous dimension"
+    assert space({"a": choice(list(range(5)))}).size_text() == "5 architectures"
+    assert repr(space({"a": choice([1, 2])})) == "Space(size=2, dims=1)"
+    huge = space({"blocks": repeat(choice(list(range(10))), times=400)})
+    assert huge.size_text() == "1.00e+400 architectures"

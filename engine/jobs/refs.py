@@ -31,3 +31,26 @@ def load_ref(ref: str) -> Any:
         return getattr(module, attr)
     except AttributeError:
         raise NasappError(f"{ref}: '{module_name}' has no attribute '{attr}'") from None
+
+
+def load_space_ref(ref: str) -> Any:
+    """A user's search space (a Space or a template) by ``module:name`` or ``path/to/file.py:name``, compiled.
+    Every way it can fail (no name, no file, a module that fails to import, no such attribute, not a space) is
+    one NasappError line."""
+    from nasapp.engine.spaces import space
+
+    module_name, colon, attr = ref.rpartition(":")
+    if not colon or not module_name or not attr:
+        raise NasappError(f"{ref!r}: give a custom space as path/to/file.py:name or module:name")
+    if module_name.endswith(".py") and not Path(module_name).is_file():
+        raise NasappError(f"{ref}: no file {module_name}")
+    try:
+        found = load_ref(ref)
+    except NasappError:
+        raise
+    except Exception as error:  # noqa: BLE001 - the user's module failed to import: say how, on one line
+        raise NasappError(f"{ref}: importing it failed: {type(error).__name__}: {error}") from None
+    try:
+        return space(found)
+    except NasappError as error:
+        raise NasappError(f"{ref}: {error}") from None

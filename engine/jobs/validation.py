@@ -105,7 +105,7 @@ def create_job(store: Store, spec: JobSpec | ValidatedJob) -> int:
     job_id = store.create_job(spec.name, spec.model_dump(mode="json"), checked.space.to_json(),
                               spec.search.max_trials, spec.seed)
     store.add_event(job_id, f"job created: space {spec.space.label}"
-                            f" ({checked.space.size():,} architectures), strategy {spec.strategy.name}")
+                            f" ({checked.space.size_text()}), strategy {spec.strategy.name}")
     for note in checked.notes:
         store.add_event(job_id, note, "warning")
     return job_id

@@ -65,8 +65,18 @@ class Space:
     # -- size and shape ----------------------------------------------------------------------------------
 
     def size(self) -> int:
-        """The exact number of discrete configurations; each floating dimension counts as one."""
+        """The exact number of discrete configurations; each floating dimension counts as one (so a space with
+        floats is larger than this: :meth:`size_text` says so)."""
         return self.root.size
+
+    def size_text(self) -> str:
+        """The size as a person reads it: "15,625 architectures", "1.34e+19 architectures", or with floating
+        dimensions "12,288 discrete combinations × 2 continuous dimensions" (never a float counted as one)."""
+        size, continuous = self.size(), self.num_continuous()
+        if not continuous:
+            return f"{count_text(size)} architecture{'s' * (size != 1)}"
+        return (f"{count_text(size)} discrete combination{'s' * (size != 1)} × {continuous} continuous"
+                f" dimension{'s' * (continuous != 1)}")
 
     def num_continuous(self) -> int:
         """The number of floating dimensions (each repeat slot and choice option counted)."""
@@ -204,10 +214,22 @@ class Space:
         return hash(_canonical_json(self.to_json()))
 
     def __repr__(self) -> str:
-        size = self.size()
-        digits = str(size)
+        digits = str(self.size())
         shown = digits if len(digits) <= 12 else f"~{digits[0]}.{digits[1:3]}e{len(digits) - 1}"
-        return f"Space(size={shown}, dims={len(self.dims())}, continuous={self.num_continuous()})"
+        if self.num_continuous():  # the discrete count is not the size of a space with floats
+            return f"Space(discrete={shown}, continuous={self.num_continuous()}, dims={len(self.dims())})"
+        return f"Space(size={shown}, dims={len(self.dims())})"
+
+
+def count_text(n: int) -> str:
+    """An exact count for people: "15,625" below ten million, "1.34e+19" above (any size of int)."""
+    if n < 10**7:
+        return f"{n:,}"
+    try:
+        return f"{n:.2e}"
+    except OverflowError:  # beyond a float's range: the leading digits
+        digits = str(n)
+        return f"{digits[0]}.{digits[1:3]}e+{len(digits) - 1}"
 
 
 def space(template: Any) -> Space:
