@@ -1,5 +1,6 @@
-"""Widgets the dashboard's screens share: a virtual table that stays fast at 10,000 rows, plotext charts
-that thin their points to what the terminal can show, and two small dialogs."""
+"""Widgets the dashboard's screens share: a virtual table that draws only the rows on screen (they may be
+read lazily, a window at a time), plotext charts that thin their points to what the terminal can show, and two
+small dialogs."""
 
 from __future__ import annotations
 
@@ -142,11 +143,11 @@ class VirtualTable(ScrollView, can_focus=True):
                  classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
         self.columns: list[Column] = list(columns)
-        self.rows: list[TableRow] = []
+        self.rows: Sequence[TableRow] = []
         self.cursor = 0
         self.header_marks: dict[str, str] = {}  # column key -> a mark after its label ("▲", "▼")
         self._widths: list[int] = []
-        self._index: dict[Any, int] = {}
+        self._keys: Sequence[Any] = []
         self._last_highlighted: Any = None
         self._given_widths: dict[str, int] = {}
         self._measure()
@@ -161,15 +162,16 @@ class VirtualTable(ScrollView, can_focus=True):
                  widths: dict[str, int] | None = None) -> None:
         """Replace the rows; the cursor stays on the same key when that row is still there.
 
-        `rows` may be lazy (a LazyRows formats a row when it is drawn); then give the rows' `keys`, and the
-        content widths of the auto-width columns in `widths` (else every row is formatted to measure them).
+        `rows` may be lazy (a LazyRows, or any Sequence that makes a row when it is drawn, such as a window
+        read from the store); then give the rows' `keys`, and the content widths of the auto-width columns in
+        `widths` (else every row is made to measure them).
         """
         key = self.cursor_key
-        self.rows = rows if isinstance(rows, list | LazyRows) else list(rows)
-        keys = keys if keys is not None else [row.key for row in self.rows]
-        self._index = {k: i for i, k in enumerate(keys)}
-        if key is not None and key in self._index:
-            self.cursor = self._index[key]
+        self.rows = rows if isinstance(rows, Sequence) else list(rows)
+        self._keys = keys if keys is not None else [row.key for row in self.rows]
+        found = self._find(key)
+        if found is not None:
+            self.cursor = found
         self.cursor = max(0, min(self.cursor, len(self.rows) - 1))
         self._given_widths = widths or {}
         self._measure()
@@ -179,16 +181,26 @@ class VirtualTable(ScrollView, can_focus=True):
 
     @property
     def cursor_key(self) -> Any:
-        return self.rows[self.cursor].key if 0 <= self.cursor < len(self.rows) else None
+        return self._keys[self.cursor] if 0 <= self.cursor < len(self._keys) else None
+
+    def _find(self, key: Any) -> int | None:
+        """The row of a key (a scan: a set_rows of 100,000 keys builds no index it may never need)."""
+        if key is None:
+            return None
+        try:
+            return self._keys.index(key)
+        except ValueError:
+            return None
 
     @property
     def row_count(self) -> int:
         return len(self.rows)
 
     def move_to_key(self, key: Any) -> bool:
-        if key not in self._index:
+        found = self._find(key)
+        if found is None:
             return False
-        self.move_cursor(self._index[key])
+        self.move_cursor(found)
         return True
 
     def move_cursor(self, row: int) -> None:
@@ -422,7 +434,10 @@ class Chart(PlotextPlot):
 
 
 class SearchCurve(Chart):
-    """Each finished trial's reward as a point (x: trial number), the running best as a line."""
+    """Each finished trial's reward as a point (x: trial number), the running best as a line.
+
+    Given the points to plot (a job's screen bins them: app/chart_points.py) and the best-so-far line, or
+    with `best` left out, the line is computed from the points."""
 
     empty_text = "search curve: no finished trials yet"
 
@@ -430,18 +445,20 @@ class SearchCurve(Chart):
         super().__init__(id=id, classes=classes)
         self.xs: list[float] = []
         self.ys: list[float] = []
-        self.direction = "max"
+        self.best: tuple[list[float], list[float]] = ([], [])
         self.label = "reward"
 
-    def set_data(self, xs: list[float], ys: list[float], direction: str, label: str = "reward") -> None:
-        self.xs, self.ys, self.direction, self.label = xs, ys, direction, label
+    def set_data(self, xs: list[float], ys: list[float], direction: str, label: str = "reward",
+                 best: tuple[list[float], list[float]] | None = None) -> None:
+        self.xs, self.ys, self.label = xs, ys, label
+        self.best = best if best is not None else running_best(xs, ys, direction)
         self.has_data = bool(xs)
         self.set_title(f"[cyan]•[/] {escape(label)} per trial · [green]best so far[/] · x: trial number")
         self.refresh()
 
     def draw(self, plt: Any, cols: int, rows: int) -> None:
         xs, ys = thin_points(self.xs, self.ys, cols, rows, keep=200)
-        bx, by = running_best(self.xs, self.ys, self.direction)
+        bx, by = self.best
         plt.plot(bx, by, color="green", marker="braille")
         plt.scatter(xs, ys, marker="•", color="cyan")
         plt.xticks(integer_ticks(min(self.xs), max(self.xs), max(2, cols // 12)))
@@ -460,11 +477,14 @@ class ParetoChart(Chart):
         self.y_label = "accuracy"
 
     def set_data(self, points: tuple[list[float], list[float]], front: tuple[list[float], list[float]],
-                 x_label: str = "latency_ms", y_label: str = "accuracy") -> None:
+                 x_label: str = "latency_ms", y_label: str = "accuracy", total: int | None = None) -> None:
+        """`points` may be a sample of `total` points (the front all in it): the title then says so."""
         self.points, self.front, self.x_label, self.y_label = points, front, x_label, y_label
         self.has_data = bool(points[0])
-        self.set_title(f"[green]◆ Pareto front[/] · {escape(y_label)} against {escape(x_label)}" if self.has_data
-                       else "Pareto front")
+        shown = len(points[0])
+        sample = f" · {shown:,} of {total:,} shown" if total is not None and total > shown else ""
+        self.set_title(f"[green]◆ Pareto front[/] · {escape(y_label)} against {escape(x_label)}{sample}"
+                       if self.has_data else "Pareto front")
         self.refresh()
 
     def draw(self, plt: Any, cols: int, rows: int) -> None:

@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/tui.py                      # 10,000 trials, 20 live ticks
     .venv/bin/python bench/tui.py --trials 2000 --ticks 10 --no-datatable
+    .venv/bin/python bench/tui.py --store /tmp/s100k.db   # a copy of a store built before (job 1)
 
 A store is synthesised with Store.create_job/add_trial/start_trial/finish_trial (MnasNet's real space and
 sampled architectures, accuracy/latency/params/FLOPs metrics, 5 % failed trials with messages, intermediate
@@ -16,9 +17,12 @@ reports for the last trials), left "running" so the live views have something to
   trials, at most once per second). The redraw that follows (the table's visible lines, the charts
   re-plotted) is timed separately (CPU time, as the wait for it sleeps until the app is idle), and so
   is an idle tick (nothing committed: the data_version check alone).
+- the table at scale (CPU time, each with its redraw): scrolling to the end, a page up, back to the top, a
+  sort by a metric (a scan of every trial's JSON) and by the reward, a tick while sorted by a metric; and
+  the jobs screen's counts (queries.job_stats).
 - side by side, in the same run: a naive tick that re-reads every trial (Store.trials, architectures
-  included) and rebuilds every row, and Textual's own DataTable given the same 10,000 rows (it measures
-  every cell, which is why the dashboard has its own virtual table).
+  included) and rebuilds every row (the first --naive-ticks ticks), and Textual's own DataTable given the
+  same rows (it measures every cell, which is why the dashboard has its own virtual table).
 
 Figures are medians over the ticks (p95 and max also printed). The last line printed is one JSON object.
 """
@@ -48,6 +52,7 @@ from nasapp.engine.jobs.demo import demo_job
 from nasapp.engine.jobs.spec import parse_job
 from nasapp.engine.spaces.prebuilt import get_prebuilt
 from nasapp.store import Store
+from nasapp.store.queries import job_stats
 from nasapp.store.records import Job
 
 SIZE = (160, 48)
@@ -115,6 +120,18 @@ class Writer:
         self.store.add_event(self.job_id, f"trial {self.number - 1} started")
 
 
+def reuse_store(source: Path, path: Path, seed: int) -> tuple[Writer, int]:
+    """A copy of a store `build_store` filled before (its job 1): building 100,000 trials takes a minute."""
+    shutil.copyfile(source, path)
+    writer = Writer(path, 1, seed)
+    conn = writer.store.conn
+    writer.number, count = conn.execute("SELECT MAX(number) + 1, COUNT(*) FROM trials WHERE job_id = 1").fetchone()
+    writer.seq = conn.execute("SELECT MAX(MAX(ask_seq), COALESCE(MAX(tell_seq), 0)) + 1 FROM trials").fetchone()[0]
+    writer.running = [row[0] for row in conn.execute(
+        "SELECT id FROM trials WHERE job_id = 1 AND status = 'running' ORDER BY id")]
+    return writer, count - len(writer.running)
+
+
 def build_store(path: Path, trials: int, seed: int) -> Writer:
     raw = demo_job()
     raw["name"] = "tui-bench"
@@ -139,12 +156,41 @@ def naive_tick(store: Store, job: Job) -> float:
     """What a tick costs when it re-reads every trial and rebuilds every row (the design avoided)."""
     started = time.perf_counter()
     model = TrialsModel(job)
-    for trial in store.trials(job.id):
-        model.rows[trial.id] = trial
-    model.metric_keys = model._order_keys({k for t in model.rows.values() for k in t.metrics})
-    model.ordered_ids("all", "number", False)
-    model.curve()
+    trials = store.trials(job.id)
+    model.metric_keys = model._order_keys({k for t in trials for k in t.metrics})
+    [model.cells(t) for t in sorted(trials, key=lambda t: t.number)]
     return time.perf_counter() - started
+
+
+async def cpu_until_idle(pilot: Any, action: Any) -> float:
+    """CPU seconds of an action and the redraw it causes (pause() sleeps until the app is idle)."""
+    started = time.process_time()
+    action()
+    await pilot.pause()
+    return time.process_time() - started
+
+
+async def table_figures(pilot: Any, screen: JobScreen, writer: Writer) -> dict[str, float]:
+    """The table at scale: scrolling to the end and back, a sort by a metric (a scan of every trial), a tick
+    while so sorted, and the jobs screen's counts (a GROUP BY over every trial)."""
+    table, panel = screen.trials.table, screen.trials
+    figures = {"scroll_end_ms": await cpu_until_idle(pilot, table.action_last),
+               "page_up_ms": await cpu_until_idle(pilot, table.action_page_up),
+               "scroll_home_ms": await cpu_until_idle(pilot, table.action_first),
+               "sort_by_metric_ms": await cpu_until_idle(pilot, lambda: panel.sort_by("m:latency_ms")),
+               "sort_by_reward_ms": await cpu_until_idle(pilot, lambda: panel.sort_by("reward", True))}
+    panel.sort_by("m:latency_ms")
+    await pilot.pause()
+    writer.live_step()
+    started = time.process_time()
+    screen.refresh_data()
+    figures["tick_sorted_by_metric_ms"] = time.process_time() - started
+    started = time.process_time()
+    job_stats(screen.nas.store)
+    figures["jobs_screen_stats_ms"] = time.process_time() - started
+    panel.sort_by("number")
+    await pilot.pause()
+    return {key: round(value * 1000, 1) for key, value in figures.items()}
 
 
 def stats(values: list[float]) -> dict[str, float]:
@@ -176,10 +222,15 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     folder = Path(tempfile.mkdtemp(prefix="nasapp-tui-bench-"))
     db = folder / "nasapp.db"
     started = time.perf_counter()
-    writer = build_store(db, args.trials, args.seed)
+    if args.store:
+        writer, args.trials = reuse_store(args.store, db, args.seed)
+    else:
+        writer = build_store(db, args.trials, args.seed)
     build_s = time.perf_counter() - started
-    print(f"store: {args.trials:,} trials synthesised in {build_s:.1f} s ({db})", flush=True)
+    print(f"store: {args.trials:,} trials {'copied' if args.store else 'synthesised'} in {build_s:.1f} s ({db})",
+          flush=True)
 
+    rows_at_start = args.trials + len(writer.running)
     app = NasApp(db, refresh_s=3600)  # ticks are driven by hand below, one at a time
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
@@ -193,7 +244,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         screen.charts.interval_s = 0.0  # re-plot on every tick: the worst case (it is 1 s in use)
         table = screen.query_one("#trials", VirtualTable)
         curve, pareto = screen.query_one(SearchCurve), screen.query_one(ParetoChart)
-        assert table.row_count == args.trials + 4, table.row_count
+        assert table.row_count == rows_at_start, table.row_count
         assert curve.renders >= 1 and pareto.renders >= 1, "charts not drawn"
         plot_s = curve.last_render_s + pareto.last_render_s
         print(f"first render of the job screen: {first_render * 1000:.0f} ms until idle, {first_render_cpu * 1000:.0f}"
@@ -216,8 +267,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             t0 = time.perf_counter()
             screen.refresh_data()
             idle.append(time.perf_counter() - t0)
-            naive.append(naive_tick(app.store, job))
-        assert table.row_count == args.trials + 4 + 2 * args.ticks
+            if len(naive) < args.naive_ticks:
+                naive.append(naive_tick(app.store, job))
+        assert table.row_count == rows_at_start + 2 * args.ticks
+        table_cpu = await table_figures(pilot, screen, writer)
+        print(f"table (CPU ms): {table_cpu}", flush=True)
         labels = [c.label for c in table.columns]
         rows = [row.cells for row in table.rows]
 
@@ -236,6 +290,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "tick_ms": tick, "tick_ok": tick["max_ms"] <= TICK_LIMIT_S * 1000,
         "redraw_ms": redraw, "idle_tick_ms": idle_s, "naive_tick_ms": naive_s,
         "naive_over_incremental": round(naive_s["median_ms"] / max(tick["median_ms"], 1e-6), 1),
+        "table_cpu_ms": table_cpu,
         "ticks": args.ticks, "python": platform.python_version(), "machine": platform.machine(),
         "cpus": os.cpu_count(), "date": time.strftime("%Y-%m-%d"),
     }
@@ -255,6 +310,9 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=10_000)
     parser.add_argument("--ticks", type=int, default=20)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--naive-ticks", type=int, default=3, help="how many of the ticks time a naive tick too")
+    parser.add_argument("--store", type=Path, help="copy this store (built by this bench, job 1) instead of"
+                        " synthesising one; --trials is then its number of finished trials")
     parser.add_argument("--no-datatable", dest="datatable", action="store_false",
                         help="skip the side-by-side run of Textual's DataTable (several seconds)")
     result = asyncio.run(run(parser.parse_args()))

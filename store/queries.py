@@ -1,13 +1,16 @@
-"""Cheap read-only queries for live views (the TUI): change detection and incremental reads.
+"""Cheap read-only queries for live views (the TUI): change detection, incremental and windowed reads.
 
 Everything here only reads. A dashboard polls these every tick, so each query touches only what changed
 since the last tick: `data_version` tells whether anything was committed at all, `trial_rows(after_id=...)`
-returns only new trials plus the few still open, `events_after` and `metrics_after` only new rows.
+returns only new trials plus the few still open, `events_after` and `metrics_after` only new rows. A job
+screen opens with a few summaries (`status_summary`, `recent_metrics`, `chart_rows`) and shows its table
+through `ordered_trial_ids` (filter and sort in SQL) and `trials_by_ids` (the rows on screen).
 """
 
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 from nasapp.store.db import FINISHED, TRIAL_STATES, Store, trial_record
@@ -61,6 +64,19 @@ def _trial_row(values: tuple) -> Trial:
     return Trial(**row)
 
 
+def trials_by_ids(store: Store, job_id: int, ids: list[int] | tuple[int, ...]) -> list[Trial]:
+    """The trials of job `job_id` among `ids` (without architectures), in no particular order."""
+    columns = ", ".join(f'"{c}"' for c in TRIAL_LIST_COLUMNS)
+    rows: list[Trial] = []
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
+        marks = ", ".join("?" * len(chunk))
+        rows.extend(_trial_row(values) for values in store.conn.execute(
+            f"SELECT {columns} FROM trials WHERE job_id = ? AND id IN ({marks})", (job_id, *chunk)
+        ).fetchall())
+    return rows
+
+
 def trial_rows(store: Store, job_id: int, after_id: int = 0,
                ids: list[int] | tuple[int, ...] = ()) -> list[Trial]:
     """A job's trials without their architectures: those with id > after_id, plus the trials in `ids`.
@@ -73,14 +89,86 @@ def trial_rows(store: Store, job_id: int, after_id: int = 0,
     rows = [_trial_row(values) for values in store.conn.execute(
         f"SELECT {columns} FROM trials WHERE id > ? AND job_id = ? ORDER BY id", (after_id, job_id)
     ).fetchall()]
-    wanted = [i for i in ids if i <= after_id]
-    for start in range(0, len(wanted), 500):
-        chunk = wanted[start:start + 500]
-        marks = ", ".join("?" * len(chunk))
-        rows.extend(_trial_row(values) for values in store.conn.execute(
-            f"SELECT {columns} FROM trials WHERE job_id = ? AND id IN ({marks})", (job_id, *chunk)
-        ).fetchall())
-    return rows
+    return rows + trials_by_ids(store, job_id, [i for i in ids if i <= after_id])
+
+
+def status_summary(store: Store, job_id: int) -> dict[str, tuple[int, float | None, float | None, int]]:
+    """Per status of a job's trials: (count, highest reward, lowest reward, longest note).
+
+    The note is the failure reason and message joined by ": " (the trials table's last column); succeeded
+    trials carry none, so only the others are read for it (the counts come from an index alone)."""
+    notes = dict(store.conn.execute(
+        "SELECT status, MAX(COALESCE(LENGTH(reason), 0) + COALESCE(LENGTH(message), 0)"
+        " + CASE WHEN reason <> '' AND message <> '' THEN 2 ELSE 0 END)"
+        " FROM trials WHERE job_id = ? AND status <> 'succeeded' GROUP BY status", (job_id,)).fetchall())
+    cursor = store.conn.execute(
+        "SELECT status, COUNT(*), MAX(reward), MIN(reward) FROM trials WHERE job_id = ? GROUP BY status", (job_id,))
+    return {status: (count, high, low, notes.get(status) or 0) for status, count, high, low in cursor.fetchall()}
+
+
+def max_trial_id(store: Store, job_id: int) -> int:
+    row = store.conn.execute("SELECT MAX(id) FROM trials WHERE job_id = ?", (job_id,)).fetchone()
+    return int(row[0] or 0)
+
+
+def open_trial_ids(store: Store, job_id: int) -> list[int]:
+    """The job's trials not finished yet (queued or running)."""
+    cursor = store.conn.execute(
+        "SELECT id FROM trials WHERE job_id = ? AND status IN ('queued', 'running') ORDER BY id", (job_id,))
+    return [row[0] for row in cursor.fetchall()]
+
+
+def recent_metrics(store: Store, job_id: int, limit: int = 200) -> list[dict[str, Any]]:
+    """The metrics of the job's newest `limit` trials that have any (which metrics the job reports)."""
+    cursor = store.conn.execute(
+        "SELECT metrics FROM trials WHERE job_id = ? AND metrics IS NOT NULL AND metrics <> '{}'"
+        " ORDER BY number DESC LIMIT ?", (job_id, limit))
+    return [json.loads(row[0]) for row in cursor.fetchall()]
+
+
+def _json_path(name: str) -> str:
+    return '$."' + name.replace('"', '\\"') + '"'
+
+
+def chart_rows(store: Store, job_id: int, x: str, y: str) -> list[tuple[int, float | None, Any, Any]]:
+    """(number, reward, metric x, metric y) of every succeeded trial of the job, by number: what the search
+    curve and the Pareto chart are built from, the numbers only (no JSON is parsed in Python)."""
+    return store.conn.execute(
+        "SELECT number, reward, json_extract(metrics, ?), json_extract(metrics, ?) FROM trials"
+        " WHERE job_id = ? AND status = 'succeeded' ORDER BY number", (_json_path(x), _json_path(y), job_id)
+    ).fetchall()
+
+
+def _sort_expression(column: str) -> tuple[str, tuple]:
+    """A trials-table column's sort value in SQL (NULL: empty) and its parameters."""
+    if column == "reward":
+        return "reward", ()
+    if column.startswith("m:"):  # numbers only, as the table's cells show them
+        return ("CASE WHEN json_type(metrics, ?) IN ('integer', 'real') THEN json_extract(metrics, ?) END",
+                (_json_path(column[2:]),) * 2)
+    if column == "time":
+        return ("CASE WHEN started_at IS NOT NULL THEN MAX(0, CASE WHEN status IN ('running', 'queued')"
+                " THEN ? ELSE COALESCE(finished_at, ?) END - started_at) END", (time.time(),) * 2)
+    if column == "note":
+        return "COALESCE(NULLIF(reason, ''), NULLIF(message, ''))", ()
+    if column in ("status", "device"):
+        return column, ()
+    raise ValueError(f"no trials column {column!r}")
+
+
+def ordered_trial_ids(store: Store, job_id: int, status: str | None, column: str, descending: bool) -> list[int]:
+    """A job's trial ids, only those in `status` unless None, sorted by a trials-table column ("number",
+    "status", "reward", "m:NAME" for a metric, "time", "device", "note"): empty values last either way, ties
+    in trial-number order. The trials table keeps this list and reads the rows it shows by id."""
+    where, args = ("job_id = ?", (job_id,)) if status is None else ("job_id = ? AND status = ?", (job_id, status))
+    if column == "number":
+        order = "number DESC" if descending else "number"
+        rows = store.conn.execute(f"SELECT id FROM trials WHERE {where} ORDER BY {order}", args).fetchall()
+        return [row[0] for row in rows]
+    expression, values = _sort_expression(column)
+    sql = (f"SELECT id FROM (SELECT id, number, {expression} AS v FROM trials WHERE {where})"
+           f" ORDER BY v IS NULL, v {'DESC' if descending else 'ASC'}, number")
+    return [row[0] for row in store.conn.execute(sql, (*values, *args)).fetchall()]
 
 
 def events_after(store: Store, job_id: int, after_id: int = 0, limit: int = 1000) -> list[dict[str, Any]]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import random
 import shutil
 import sqlite3
 import subprocess
@@ -28,13 +29,15 @@ from helpers import wait_for as wait_until
 
 pytest.importorskip("textual_plotext")
 
+from nasapp.app.chart_points import CurvePoints, ParetoPoints  # noqa: E402
 from nasapp.app.screens.help import HelpScreen  # noqa: E402
 from nasapp.app.screens.job import ChartsPanel, JobScreen, TrialsPanel  # noqa: E402
 from nasapp.app.screens.jobs import JobsScreen  # noqa: E402
 from nasapp.app.screens.new_job import NewJobScreen, check_job, to_toml  # noqa: E402
 from nasapp.app.screens.proxy import ProxyScreen  # noqa: E402
 from nasapp.app.screens.trial import TrialScreen  # noqa: E402
-from nasapp.app.trials_model import TrialsModel  # noqa: E402
+from nasapp.app.trials_model import TrialsModel, tone  # noqa: E402
+from nasapp.app.trials_window import TrialsWindow  # noqa: E402
 from nasapp.app.tui import NasApp  # noqa: E402
 from nasapp.app.widgets import (  # noqa: E402
     ConfirmScreen,
@@ -48,7 +51,9 @@ from nasapp.app.widgets import (  # noqa: E402
     thin_points,
 )
 from nasapp.engine.errors import NasappError  # noqa: E402
+from nasapp.engine.jobs.demo import demo_job  # noqa: E402
 from nasapp.engine.jobs.spec import parse_job  # noqa: E402
+from nasapp.engine.rewards.pareto import pareto_front  # noqa: E402
 from nasapp.store import Store  # noqa: E402
 
 ENDLESS = 100_000  # the budget of a live search: never reached in a test, which stops the search itself
@@ -740,25 +745,137 @@ def test_thinning_keeps_one_point_per_cell_and_the_extremes():
 def test_the_trials_model_reads_only_what_changed(real_store):
     store = Store(real_store)
     model = TrialsModel(store.job(1))
-    assert model.update(store) and len(model.rows) == 14 and not model.open_ids
+    assert model.update(store) and model.total == 14 and not model.open
     assert not model.update(store)  # nothing new: nothing changed
     assert model.metric_keys == ["accuracy", "latency_ms", "params"]
     succeeded = store.trials(1, "succeeded")
     assert model.counts["succeeded"] == len(succeeded) and model.counts["failed"] == store.counts(1)["failed"]
     assert model.best_max == max(t.reward for t in succeeded)
-    assert model.curve() == ([float(t.number) for t in succeeded], [t.reward for t in succeeded])
-    assert [t.id for t in model.take_new_succeeded()] == [t.id for t in succeeded]
-    assert model.take_new_succeeded() == []  # the charts took them
+    assert model.curve.scatter() == ([float(t.number) for t in succeeded], [t.reward for t in succeeded])
+    assert model.pareto.count == len(succeeded)
     assert model.column_keys() == ["number", "status", "reward", "m:accuracy", "m:latency_ms", "m:params",
                                    "time", "device", "note"]
     first = succeeded[0]
-    cells = model.cells(first.id)
-    assert cells[:3] == (str(first.number), "succeeded", f"{first.reward:.4f}") and model.tone(first.id) == "good"
-    by_reward = model.ordered_ids("all", "reward", reverse=True)
-    assert by_reward[0] == max(succeeded, key=lambda t: t.reward).id
-    assert model.rows[by_reward[-1]].reward is None  # empty values last, either way
-    failed = model.ordered_ids("failed", "number", reverse=False)
-    assert failed and all(model.rows[i].status == "failed" and "ValueError" in model.cells(i)[-1] for i in failed)
+    cells = model.cells(first)
+    assert cells[:3] == (str(first.number), "succeeded", f"{first.reward:.4f}") and tone(first) == "good"
+    window = TrialsWindow(store, model)
+    window.show("all", "reward", True)
+    assert window.ids[0] == max(succeeded, key=lambda t: t.reward).id
+    assert window.trial(window.ids[-1]).reward is None  # empty values last, either way
+    window.show("failed", "number", False)
+    assert len(window) and all(row.tone == "bad" and "ValueError" in row.cells[-1] for row in window[:])
+
+
+def _synthetic_job(path: Path, count: int, seed: int = 3) -> tuple[Store, int]:
+    """A job of `count` finished trials with random metrics (some missing, some failed), and two
+    running, written straight into a store: no training, no runner."""
+    rng = random.Random(seed)
+    store = Store(path)
+    raw = demo_job()
+    raw["latency"] = {"device": "cpu-ort"}
+    spec = parse_job(raw, source="test")
+    job_id = store.create_job("synthetic", spec.model_dump(mode="json"), {}, count + 10, 0)
+    for number in range(count + 2):
+        trial_id = store.add_trial(job_id, number, {"n": number}, f"fp{number}", number)
+        store.start_trial(trial_id, f"cpu{number % 3}")
+        if number >= count:
+            continue
+        if rng.random() < 0.1:
+            store.finish_trial(trial_id, "failed", reason="error", message="x" * rng.randrange(1, 30))
+            continue
+        metrics = {"accuracy": round(rng.random(), 2), "latency_ms": round(rng.uniform(1, 40), 1)}
+        if rng.random() < 0.1:
+            del metrics["latency_ms"]
+        store.finish_trial(trial_id, "succeeded", reward=metrics["accuracy"], metrics=metrics)
+    return store, job_id
+
+
+def _full_sort(trials: list, column: str, descending: bool) -> list[int]:
+    """What the table showed when it sorted every trial in Python: empty values last, ties by number."""
+    def value(trial):
+        if column == "reward":
+            found = trial.reward
+        elif column.startswith("m:"):
+            found = trial.metrics.get(column[2:])
+        elif column == "note":
+            found = trial.reason or trial.message or None
+        else:
+            found = getattr(trial, column)
+        return found
+
+    trials = sorted(trials, key=lambda t: t.number)
+    present = [t for t in trials if value(t) is not None]
+    present.sort(key=value, reverse=descending)
+    return [t.id for t in present] + [t.id for t in trials if value(t) is None]
+
+
+def test_the_windowed_table_gives_the_rows_a_full_sort_gives(tmp_path):
+    store, job_id = _synthetic_job(tmp_path / "nasapp.db", 300)
+    model = TrialsModel(store.job(job_id))
+    model.update(store)
+    everything = store.trials(job_id)
+    window = TrialsWindow(store, model)
+    for status in ("all", "succeeded", "failed", "running"):
+        chosen = [t for t in everything if status == "all" or t.status == status]
+        for column in ("number", "reward", "m:accuracy", "m:latency_ms", "status", "device", "note"):
+            for descending in (False, True):
+                window.show(status, column, descending)
+                expected = ([t.id for t in sorted(chosen, key=lambda t: t.number, reverse=descending)]
+                            if column == "number" else _full_sort(chosen, column, descending))
+                assert window.ids == expected, (status, column, descending)
+                assert [row.key for row in window[:]] == expected  # read a page at a time
+    window.show("all", "m:latency_ms", False)
+    scrolled = window[130:150]  # a window in the middle: the same rows, formatted as the model does
+    by_id = {t.id: t for t in everything}
+    assert [row.cells for row in scrolled] == [model.cells(by_id[i]) for i in window.ids[130:150]]
+
+
+def test_the_window_follows_new_trials_and_the_cursor_stays_on_its_trial(tmp_path):
+    store, job_id = _synthetic_job(tmp_path / "nasapp.db", 50)
+    model = TrialsModel(store.job(job_id))
+    model.update(store)
+    window = TrialsWindow(store, model)
+    window.show("all", "number", True)
+    kept = window.ids[5]
+    trial_id = store.add_trial(job_id, 52, {"n": 52}, "fp52", 52)
+    assert model.update(store) and model.new_ids == [trial_id]
+    window.show("all", "number", True)  # the default view follows new trials without a query
+    assert window.ids[0] == trial_id and len(window) == 53 and window.ids.index(kept) == 6
+    running = min(model.open)
+    store.finish_trial(running, "succeeded", reward=1.5, metrics={"accuracy": 1.5})
+    assert model.update(store) and running not in model.open
+    window.show("succeeded", "reward", True)  # another view: queried
+    assert window.ids[0] == running and window[0].cells[2] == "1.5000"
+
+
+def test_the_charts_take_a_bounded_number_of_points_the_best_and_the_front_exact():
+    rng = random.Random(5)
+    numbers = list(range(20_000))
+    rewards = [rng.random() for _ in numbers]
+    for direction in ("max", "min"):
+        whole, one_by_one = CurvePoints(direction, buckets=100), CurvePoints(direction, buckets=100)
+        whole.extend(numbers, rewards)
+        for i in rng.sample(numbers, len(numbers)):  # finishing out of order, as parallel trials do
+            one_by_one.add(numbers[i], rewards[i])
+        exact = running_best([float(n) for n in numbers], rewards, direction)
+        assert whole.best_line() == exact and one_by_one.best_line() == exact
+        for curve in (whole, one_by_one):
+            xs, ys = curve.scatter()
+            assert len(xs) <= 200 and min(ys) == min(rewards) and max(ys) == max(rewards)
+    xs = [rng.uniform(1, 40) for _ in numbers]
+    ys = [round(0.9 - 10 / x + rng.gauss(0, 0.05), 2) for x in xs]  # ties on y, as rounded accuracies have
+    exact = pareto_front([{"metrics": {"x": x, "y": y}} for x, y in zip(xs, ys, strict=True)], x="x", y="y")
+    exact_xy = ([p["metrics"]["x"] for p in exact], [p["metrics"]["y"] for p in exact])
+    at_once, live = ParetoPoints(limit=500), ParetoPoints(limit=500)
+    at_once.extend(xs[:15_000], ys[:15_000])
+    at_once.extend(xs[15_000:], ys[15_000:])
+    for x, y in zip(xs, ys, strict=True):
+        live.add(x, y)
+    for points in (at_once, live):
+        assert points.front_xy() == exact_xy and points.count == len(xs)
+        px, py = points.points()
+        assert len(points.sample) == 500 and 500 <= len(px) <= 500 + len(exact)
+        assert set(zip(*exact_xy, strict=True)) <= set(zip(px, py, strict=True))  # every front point is plotted
 
 
 # ---- snapshots -----------------------------------------------------------------------------------------

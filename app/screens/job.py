@@ -33,21 +33,20 @@ from nasapp.app.screens.common import (
     space_summary,
 )
 from nasapp.app.trials_model import FILTERS, LATENCY_KEY, TrialsModel
+from nasapp.app.trials_window import TrialsWindow
 from nasapp.app.widgets import (
     Column,
     ConfirmScreen,
-    LazyRows,
     ParetoChart,
     PromptScreen,
     SearchCurve,
-    TableRow,
     VirtualTable,
 )
 from nasapp.engine.execution.launch import launch_detached, launch_dir
 from nasapp.engine.jobs.spec import job_spec
 from nasapp.engine.results.export import why_not_exportable
 from nasapp.engine.results.stage2 import stage2_line
-from nasapp.engine.rewards.pareto import metric_direction, metric_value, pareto_front
+from nasapp.engine.rewards.pareto import metric_direction
 from nasapp.store import Store
 from nasapp.store.queries import data_version, events_after
 from nasapp.store.records import Job, Trial
@@ -104,10 +103,10 @@ class JobSummary(Static):
 class ChartsPanel(Horizontal):
     """The search curve and the Pareto front, side by side when there is room, else one of them (v).
 
-    Fed from a TrialsModel: the curve from its sorted points, the front from its new succeeded trials only
-    (the front of a set plus new points is the front of its old front plus those points). Re-plotting costs
-    tens of ms on big jobs (plotext's output is parsed back from ANSI), so once a job has
-    CHART_THROTTLE_FROM trials the charts are re-plotted at most once per `interval_s`.
+    Fed from a TrialsModel's bounded chart points (app/chart_points.py: the binned rewards and the exact best
+    so far; a sample of the trials with every Pareto front point), so a plot costs the same at 1,000 and at
+    100,000 trials. Re-plotting still costs tens of ms (plotext's output is parsed back from ANSI), so once a
+    job has CHART_THROTTLE_FROM trials the charts are re-plotted at most once per `interval_s`.
     """
 
     DEFAULT_CSS = """
@@ -124,9 +123,7 @@ class ChartsPanel(Horizontal):
         self.interval_s = 1.0
         self._stale = False
         self._plotted_at = 0.0
-        self._xs: list[float] = []  # every charted trial's latency and metric
-        self._ys: list[float] = []
-        self._front: list[Trial] = []
+        self._pareto_count = 0  # the points the Pareto chart was given last
 
     def compose(self) -> ComposeResult:
         yield SearchCurve(id="curve")
@@ -145,7 +142,7 @@ class ChartsPanel(Horizontal):
     def redraw(self, model: TrialsModel, force: bool = False) -> None:
         """Re-plot when the data changed (throttled on big jobs unless forced)."""
         now = time.monotonic()
-        if not self._stale or not (force or len(model.rows) < CHART_THROTTLE_FROM
+        if not self._stale or not (force or model.total < CHART_THROTTLE_FROM
                                    or now - self._plotted_at >= self.interval_s):
             return
         self._stale = False
@@ -153,26 +150,20 @@ class ChartsPanel(Horizontal):
         self._plot(model)
 
     def _plot(self, model: TrialsModel) -> None:
-        reward = model.reward
-        xs, ys = model.curve()
-        self.query_one(SearchCurve).set_data(xs, ys, reward.direction, label="reward")
-        y_key = model.metric
-        new = [t for t in model.take_new_succeeded()
-               if metric_value(t, LATENCY_KEY) is not None and metric_value(t, y_key) is not None]
-        if new:
-            self._xs += [t.metric(LATENCY_KEY) for t in new]
-            self._ys += [t.metric(y_key) for t in new]
-            self._front = pareto_front(self._front + new, x=LATENCY_KEY, y=y_key, x_dir="min",
-                                       y_dir=metric_direction(y_key, reward))
-        self.has_latency = bool(self._xs)
+        xs, ys = model.curve.scatter()
+        self.query_one(SearchCurve).set_data(xs, ys, model.reward.direction, label="reward",
+                                             best=model.curve.best_line())
+        points = model.pareto
+        self.has_latency = points.count > 0
         pareto = self.query_one(ParetoChart)
         if not self.has_latency:
             if pareto.has_data or pareto.renders == 0:
                 pareto.set_data(([], []), ([], []))
             return
-        if new or not pareto.has_data:
-            front = ([t.metric(LATENCY_KEY) for t in self._front], [t.metric(y_key) for t in self._front])
-            pareto.set_data((self._xs, self._ys), front, x_label=LATENCY_KEY, y_label=y_key)
+        if points.count != self._pareto_count or not pareto.has_data:
+            self._pareto_count = points.count
+            pareto.set_data(points.points(), points.front_xy(), x_label=LATENCY_KEY, y_label=model.metric,
+                            total=points.count)
 
 
 class EventLog(Log):
@@ -190,8 +181,10 @@ class EventLog(Log):
 class TrialsPanel(Vertical):
     """The trials table and the event log behind one bar (a click on the bar switches between them).
 
-    The table shows the model's trials filtered by `filter` and sorted by `sort` (`reverse`); `showing` says
-    which of "trials" and "events" is on screen. Setting any of them redraws (their watch_ methods).
+    The table shows the job's trials filtered by `filter` and sorted by `sort` (`reverse`) through a
+    TrialsWindow (app/trials_window.py: the store filters and sorts, only the rows on screen are read);
+    `showing` says which of "trials" and "events" is on screen. Setting any of them redraws (their watch_
+    methods).
     """
 
     DEFAULT_CSS = """
@@ -209,6 +202,7 @@ class TrialsPanel(Vertical):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.model: TrialsModel | None = None  # set by the screen once it has read the job
+        self.window: TrialsWindow | None = None
 
     def compose(self) -> ComposeResult:
         yield Static("", id="bar")
@@ -223,17 +217,17 @@ class TrialsPanel(Vertical):
     @property
     def selected_trial(self) -> Trial | None:
         key = self.table.cursor_key
-        return self.model.rows.get(key) if self.model is not None and key is not None else None
+        return self.window.trial(key) if self.window is not None and key is not None else None
 
     # ---- what the user picks ---------------------------------------------------------------------------
     def watch_filter(self) -> None:
-        self.refresh_rows()
+        self.refresh_rows(data_changed=False)
 
     def watch_sort(self) -> None:
-        self.refresh_rows()
+        self.refresh_rows(data_changed=False)
 
     def watch_reverse(self) -> None:
-        self.refresh_rows()
+        self.refresh_rows(data_changed=False)
 
     def watch_showing(self, showing: str) -> None:
         self.query_one(ContentSwitcher).current = showing
@@ -276,10 +270,10 @@ class TrialsPanel(Vertical):
             self.toggle_log()
 
     # ---- drawing ---------------------------------------------------------------------------------------
-    def refresh_rows(self) -> None:
-        """Show the model's trials as they are now (after it changed, or the view did)."""
-        model = self.model
-        if model is None:
+    def refresh_rows(self, data_changed: bool = True) -> None:
+        """Show the job's trials as they are now (after the data changed, or the view did)."""
+        model, window = self.model, self.window
+        if model is None or window is None:
             return
         table = self.table
         if model.column_keys() != [c.key for c in table.columns]:
@@ -288,13 +282,18 @@ class TrialsPanel(Vertical):
                 self.set_reactive(TrialsPanel.sort, "number")
                 self.set_reactive(TrialsPanel.reverse, False)
         table.header_marks = {self.sort: "▼" if self.reverse else "▲"}
-        ids = model.ordered_ids(self.filter, self.sort, self.reverse)
-        table.set_rows(LazyRows(ids, self._row), keys=ids, widths={"note": model.note_width})
-        self._refresh_bar()
+        window.show(self.filter, self.sort, self.reverse, data_changed)
+        self._show_window()
 
-    def _row(self, trial_id: int) -> TableRow:
-        assert self.model is not None
-        return TableRow(trial_id, self.model.cells(trial_id), self.model.tone(trial_id))
+    def catch_up(self) -> None:
+        """A tick without new data: an id list the throttle held back is queried now if it is due."""
+        if self.window is not None and self.window.catch_up():
+            self._show_window()
+
+    def _show_window(self) -> None:
+        assert self.model is not None and self.window is not None
+        self.table.set_rows(self.window, keys=self.window.ids, widths={"note": self.model.note_width})
+        self._refresh_bar()
 
     def _refresh_bar(self) -> None:
         if self.showing == "trials":
@@ -380,6 +379,8 @@ class JobScreen(Screen):
     def compose(self) -> ComposeResult:
         self.job = self.nas.store.job(self.job_id)
         self.model = self.trials.model = TrialsModel(self.job) if self.job is not None else None
+        if self.model is not None:
+            self.trials.window = TrialsWindow(self.nas.store, self.model)
         yield Header()
         yield self.summary
         yield self.charts
@@ -410,6 +411,8 @@ class JobScreen(Screen):
                 self.trials.refresh_rows()
                 self.charts.data_changed()
             self._read_events(store)
+        else:
+            self.trials.catch_up()
         self.charts.redraw(self.model, force)
         self.summary.show(self.job, self.model)
 
