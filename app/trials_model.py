@@ -22,9 +22,9 @@ from nasapp.app.screens.common import STATUS_TONES, fmt_metric, fmt_number
 from nasapp.engine.jobs.spec import job_spec
 from nasapp.engine.rewards.pareto import metric_direction, metric_value
 from nasapp.store import Store
+from nasapp.store.aggregates import metric_points
 from nasapp.store.db import FINISHED, TRIAL_STATES
 from nasapp.store.queries import (
-    chart_rows,
     max_trial_id,
     open_trial_ids,
     recent_metrics,
@@ -126,7 +126,7 @@ class TrialsModel:
             self.open = {trial.id: trial for trial in open_rows}
 
     def _load_charts(self, store: Store) -> None:
-        rows = chart_rows(store, self.job_id, LATENCY_KEY, self.metric)
+        _, rows = metric_points(store, self.job_id, LATENCY_KEY, self.metric)
         try:  # numbers (None: not reported) -> floats (NaN) at C speed
             table = np.array(rows, dtype=float).reshape(-1, 4)
         except (TypeError, ValueError):  # a metric that is not a number

@@ -87,8 +87,9 @@ def newest_pairs(store: Store, job_id: int, first: str, second: str, limit: int)
 def metric_points(store: Store, job_id: int, x: str, y: str) -> tuple[int, list[tuple[int, float | None,
                                                                                         Any, Any]]]:
     """Every succeeded trial of ``job_id`` as (number, reward, x value, y value), by number, and how many
-    succeeded trials there are. Values come back as stored (None when missing; NaN and infinities as Python
-    floats for rows whose metrics SQLite cannot read as JSON, which are decoded here)."""
+    succeeded trials there are: what `nasapp pareto` and the dashboard's charts are built from. Values come
+    back as stored (None when missing; NaN and infinities as Python floats for rows whose metrics SQLite
+    cannot read as JSON, which are decoded here)."""
     ex, ey = metric_sql(x), metric_sql(y)
     params = [json_path(name) for name in (x, y) if name != "reward"]
     points = [tuple(row) for row in store.conn.execute(

@@ -13,6 +13,7 @@ import json
 import time
 from typing import Any
 
+from nasapp.store.aggregates import json_path
 from nasapp.store.db import FINISHED, TRIAL_STATES, Store, trial_record
 from nasapp.store.records import TRIAL_COLUMNS, Trial
 
@@ -126,26 +127,14 @@ def recent_metrics(store: Store, job_id: int, limit: int = 200) -> list[dict[str
     return [json.loads(row[0]) for row in cursor.fetchall()]
 
 
-def _json_path(name: str) -> str:
-    return '$."' + name.replace('"', '\\"') + '"'
-
-
-def chart_rows(store: Store, job_id: int, x: str, y: str) -> list[tuple[int, float | None, Any, Any]]:
-    """(number, reward, metric x, metric y) of every succeeded trial of the job, by number: what the search
-    curve and the Pareto chart are built from, the numbers only (no JSON is parsed in Python)."""
-    return store.conn.execute(
-        "SELECT number, reward, json_extract(metrics, ?), json_extract(metrics, ?) FROM trials"
-        " WHERE job_id = ? AND status = 'succeeded' ORDER BY number", (_json_path(x), _json_path(y), job_id)
-    ).fetchall()
-
-
 def _sort_expression(column: str) -> tuple[str, tuple]:
     """A trials-table column's sort value in SQL (NULL: empty) and its parameters."""
     if column == "reward":
         return "reward", ()
     if column.startswith("m:"):  # numbers only, as the table's cells show them
-        return ("CASE WHEN json_type(metrics, ?) IN ('integer', 'real') THEN json_extract(metrics, ?) END",
-                (_json_path(column[2:]),) * 2)
+        # metrics SQLite cannot read as JSON (NaN) sort as empty: CASE, unlike AND, never evaluates the rest
+        return ("CASE WHEN json_valid(metrics) THEN CASE WHEN json_type(metrics, ?) IN ('integer', 'real')"
+                " THEN json_extract(metrics, ?) END END", (json_path(column[2:]),) * 2)
     if column == "time":
         return ("CASE WHEN started_at IS NOT NULL THEN MAX(0, CASE WHEN status IN ('running', 'queued')"
                 " THEN ? ELSE COALESCE(finished_at, ?) END - started_at) END", (time.time(),) * 2)

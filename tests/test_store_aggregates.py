@@ -91,3 +91,14 @@ def test_a_trial_with_nan_metrics_can_still_be_stored(tmp_path):
     job_id = _job(store)
     _trial(store, job_id, 0, "pruned", [0.0], metrics={"pruned_at_step": 3, "loss": float("nan")})
     assert math.isnan(store.trials(job_id)[0].metrics["loss"])
+
+
+def test_the_trials_table_sorts_a_job_holding_nan_metrics(tmp_path):
+    """The dashboard's windowed table sorts in SQL: a row SQLite cannot read as JSON sorts as empty (last)."""
+    from nasapp.store.queries import ordered_trial_ids
+
+    store, job_id = _filled(tmp_path)
+    by_accuracy = ordered_trial_ids(store, job_id, "succeeded", "m:accuracy", True)
+    numbers = {t.id: t.number for t in store.trials(job_id)}
+    assert [numbers[i] for i in by_accuracy][:3] == [28, 27, 26]
+    assert numbers[by_accuracy[-1]] == 8  # its metrics hold NaN
