@@ -441,6 +441,32 @@ def analyze(  # --sample defaults to engine/analysis DEFAULT_SAMPLE (not importe
 
 
 @app.command()
+def report(
+    job: JobArg,
+    output: Annotated[Path, typer.Option("-o", "--output", help="The HTML file to write.")] = Path("report.html"),
+    against: Annotated[str | None, typer.Option("--against", help="Compare with this job (id or name); without"
+                                                " it, the newest random-search job of the store on the same"
+                                                " space, data, trainer and reward.")] = None,
+    sample: Annotated[int, typer.Option(help="Analyse at most this many succeeded trials (as `nasapp analyze`)."
+                                        )] = 2000,
+    db: DbOption = None,
+) -> None:
+    """Write a self-contained HTML report of a job: one page that opens without a network.
+
+    It holds the search curve, the Pareto front (against latency_ms, params, flops, macs or memory_mb, the first
+    the trials reported), the best architectures, the analysis of `nasapp analyze` (importance chart, parallel
+    coordinates, reward per choice, learning curves), the comparison with random search on the same problem, and
+    the reproducibility record: seeds, the space's hash, the code and library versions, the hardware, the
+    device-hours and wall time.
+    """
+    from nasapp.app.report_command import report_command
+
+    store = _store(db)
+    other = _job(store, against) if against is not None else None
+    report_command(store, _job(store, job), output, other, sample, out)
+
+
+@app.command()
 def export(
     job: JobArg,
     trial: Annotated[int | None, typer.Option("--trial", help="Export this trial (its number).")] = None,

@@ -13,6 +13,8 @@ import math
 import unicodedata
 from typing import Any
 
+from nasapp.engine.results.inline import inline_value  # noqa: F401  (app modules import it from here)
+
 # Unicode categories shown escaped: control (Cc), format (Cf: bidi overrides, zero-width), line and paragraph
 # separators (Zl, Zp) and lone surrogates (Cs)
 _HIDDEN = ("Cc", "Cf", "Zl", "Zp", "Cs")
@@ -38,15 +40,6 @@ def markup_safe(text: Any, keep_newlines: bool = True) -> str:
     from rich.markup import escape
 
     return escape(plain(text, keep_newlines))
-
-
-def inline_value(value: Any) -> str:
-    """A JSON value on one line: dicts as `k=v` pairs, strings, booleans and null as JSON."""
-    if isinstance(value, dict):
-        return " ".join(f"{k}={inline_value(v)}" for k, v in value.items())
-    if isinstance(value, list):
-        return "[" + ", ".join(inline_value(v) for v in value) + "]"
-    return json.dumps(value) if isinstance(value, str | bool) or value is None else str(value)
 
 
 def fmt_count(value: Any, unit_format: str = ".2f") -> str:

@@ -124,3 +124,12 @@ def metric_names(store: Store, job_id: int, newest: int = 1000) -> list[str]:
         " AND json_valid(IFNULL(metrics, '{}')) ORDER BY number DESC LIMIT ?) AS t, json_each(t.metrics) AS j",
         (job_id, newest))
     return sorted(row[0] for row in cursor.fetchall())
+
+
+def device_seconds(store: Store, job_id: int) -> dict[str, tuple[int, float]]:
+    """Per device label a trial ran on ("cuda:0", "cpu0", ...): how many ended trials ran there and their
+    summed time from start to end, in seconds (trials that never started or have not ended are left out)."""
+    cursor = store.conn.execute(
+        "SELECT COALESCE(device, '?'), COUNT(*), SUM(MAX(0, finished_at - started_at)) FROM trials"
+        " WHERE job_id = ? AND started_at IS NOT NULL AND finished_at IS NOT NULL GROUP BY 1", (job_id,))
+    return {device: (count, float(seconds or 0.0)) for device, count, seconds in cursor.fetchall()}
