@@ -9,6 +9,7 @@ index). Metrics are JSON text that may hold NaN, which SQLite's JSON functions r
 from __future__ import annotations
 
 import json
+import sqlite3
 from typing import Any
 
 from nasapp.store.db import Store, trial_record
@@ -90,8 +91,16 @@ def metric_points(store: Store, job_id: int, x: str, y: str) -> tuple[int, list[
     succeeded trials there are: what `nasapp pareto` and the dashboard's charts are built from. Values come
     back as stored (None when missing; NaN and infinities as Python floats for rows whose metrics SQLite
     cannot read as JSON, which are decoded here)."""
-    ex, ey = metric_sql(x), metric_sql(y)
     params = [json_path(name) for name in (x, y) if name != "reward"]
+    try:  # one pass that parses each row's JSON once per metric: what a job without NaN metrics takes
+        rows = store.conn.execute(
+            f"SELECT number, reward, {_plain_sql(x)}, {_plain_sql(y)} FROM trials WHERE job_id = ?"
+            " AND status = 'succeeded' ORDER BY number", (*params, job_id)).fetchall()
+        return len(rows), rows
+    except sqlite3.OperationalError as error:
+        if "malformed JSON" not in str(error):
+            raise
+    ex, ey = metric_sql(x), metric_sql(y)
     points = [tuple(row) for row in store.conn.execute(
         f"SELECT number, reward, {ex}, {ey} FROM trials WHERE job_id = ? AND status = 'succeeded'"
         " AND json_valid(IFNULL(metrics, '{}')) ORDER BY number", (*params, job_id)).fetchall()]
@@ -103,6 +112,11 @@ def metric_points(store: Store, job_id: int, x: str, y: str) -> tuple[int, list[
                        reward if y == "reward" else values.get(y)))
     points.sort(key=lambda point: point[0])
     return len(points), points  # type: ignore[return-value]
+
+
+def _plain_sql(name: str) -> str:
+    """metric_sql without the json_valid guard: fails on a row SQLite cannot parse (the caller falls back)."""
+    return "reward" if name == "reward" else "json_extract(metrics, ?)"
 
 
 def trials_numbered(store: Store, job_id: int, numbers: list[int]) -> list[Trial]:

@@ -3,8 +3,9 @@ chart and `JobHandle.pareto()` show."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from nasapp.engine.errors import NasappError
 from nasapp.engine.jobs.spec import job_spec
@@ -15,8 +16,7 @@ from nasapp.store.records import Job, Trial
 TIMED = ("latency_ms", "latency_p90_ms", "memory_mb", "macs", "flops")
 
 
-@dataclass(frozen=True)
-class Point:
+class Point(NamedTuple):  # a tuple: 100,000 of them are made per front
     """A succeeded trial as a front sees it: its number, reward and two finite metric values."""
 
     number: int
@@ -36,9 +36,14 @@ class Front:
     front: list[Trial]  # the non-dominated ones (whole records), by x ascending
 
 
-def _point(number: int, reward: Any, xv: Any, yv: Any) -> Point | None:
-    xf, yf = finite_number(xv), finite_number(yv)
-    return None if xf is None or yf is None else Point(number, reward, xf, yf)
+def _points(rows: list[tuple]) -> list[Point]:
+    """The rows (number, reward, x, y) whose x and y are finite numbers, as Points."""
+    isfinite = math.isfinite
+    return [Point(number, reward, float(xv), float(yv)) for number, reward, xv, yv in rows
+            if type(xv) in _NUMBERS and type(yv) in _NUMBERS and isfinite(xv) and isfinite(yv)]
+
+
+_NUMBERS = (float, int)  # what SQLite gives back for a JSON number (a bool comes back as an int 0/1)
 
 
 def job_front(store: Any, job: Job, x: str, y: str, x_dir: str | None = None, y_dir: str | None = None) -> Front:
@@ -48,7 +53,7 @@ def job_front(store: Any, job: Job, x: str, y: str, x_dir: str | None = None, y_
     x_dir = x_dir or metric_direction(x, reward_spec)
     y_dir = y_dir or metric_direction(y, reward_spec)
     total, rows = metric_points(store, job.id, x, y)
-    points = [p for p in (_point(*row) for row in rows) if p is not None]
+    points = _points(rows)
     if not points:
         raise no_points_error(store, job, total, rows, x, y)
     best = front_indices([(p.x, p.y) for p in points], x_dir, y_dir)
