@@ -29,7 +29,7 @@ def export_command(store: Any, job: Job, trial: int | None, best: int | None, ou
     _stage2_hint(store, job, console)
     results = export_trials(store, job, numbers, out_dir)
     for result in results:
-        if result.check_passed is None:
+        if result.check_kind != "onnx-vs-pytorch":
             weights = "the ONNX file its trainer saved"
         else:
             weights = "trained weights" if result.trained else "UNTRAINED weights"
@@ -37,13 +37,13 @@ def export_command(store: Any, job: Job, trial: int | None, best: int | None, ou
                       markup=False, highlight=False)
         if result.note:
             console.print(f"  note: {result.note}", markup=False, highlight=False)
-        console.print(f"  check: ONNX Runtime vs PyTorch {result.check_text}", markup=False, highlight=False)
+        console.print(f"  check: {result.check_name} {result.check_text}", markup=False, highlight=False)
     failed = [r for r in results if r.check_passed is False]
     if failed:
         listed = ", ".join(f"trial {r.trial} (max diff {r.max_abs_diff:.2e})" for r in failed)
-        raise NasappError(f"the ONNX check failed for {listed}: ONNX Runtime's output differs from PyTorch's;"
-                          " the files were written, but do not ship them without checking (try another"
-                          " latency.opset)")
+        raise NasappError(f"the ONNX check failed for {listed}: ONNX Runtime's output differs from PyTorch's"
+                          " (or between batch sizes); the files were written, but do not ship them without"
+                          " checking (try another latency.opset)")
 
 
 def _stage2_hint(store: Any, job: Job, console: Console) -> None:

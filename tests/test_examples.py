@@ -37,3 +37,8 @@ def test_custom_examples_run_end_to_end(tmp_path, folder):
     assert len(trials) == 3 and all(t.status == "succeeded" for t in trials), trials
     assert all(0.0 <= t.reward <= 1.0 for t in trials)
     assert all(store.metrics(t.id) for t in trials)  # intermediate reports arrived
+    if folder == "custom_space":  # its trainer saves the model with class names and has build_model
+        from nasapp.engine.results.export import export_trials
+
+        (result,) = export_trials(store, store.job(job_id), [0], tmp_path / "out")
+        assert result.check_kind == "onnx-vs-pytorch" and result.check_passed, result.check_text

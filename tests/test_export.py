@@ -174,7 +174,8 @@ def test_without_model_pt_the_onnx_file_the_trainer_saved_is_copied(store_copy, 
     if not (folder / "model.onnx").exists():
         pytest.skip("the worker does not save model.onnx for prebuilt spaces")
     text = run_export(store, job, tmp_path / "out", trial=1)
-    assert "SKIP" in text and "copied from the trial folder" in text
+    # the trainer's ctx.save_model kept an example input and PyTorch's outputs: ONNX Runtime checks itself
+    assert "ONNX Runtime self-check PASS" in text and "the trial saved no weights (model.pt)" in text
     exported = tmp_path / "out" / "trial-1" / "model.onnx"
     assert exported.read_bytes() == (folder / "model.onnx").read_bytes()
 

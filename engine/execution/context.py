@@ -5,7 +5,6 @@ A trainer is ``def train(arch, ctx) -> dict``. ``ctx`` is a ``TrialContext``.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -71,20 +70,24 @@ class TrialContext:
             self._data = self._data_loader()
         return self._data
 
-    def save_model(self, model: Any, example_input: Any) -> Path:
-        """Save the trained model as ONNX in the trial folder (``model.onnx``), with its MACs, FLOPs and params.
+    def save_model(self, model: Any, example_input: Any, *, class_names: list[str] | None = None,
+                   preprocessing: dict[str, Any] | None = None) -> Path:
+        """Save the trained model in the trial folder: ``model.onnx`` (batch axis dynamic), ``model.pt`` (its
+        state dict), the example input with the model's outputs for it, and ``model.json``.
 
-        nasapp times this file for the latency reward and exports it later. ``example_input`` is one
-        input batch (any batch size; the export uses the job's ``latency.batch_size``).
+        nasapp times ``model.onnx`` for the latency reward (at the job's ``latency.batch_size``) and
+        ``nasapp export`` delivers it. ``example_input`` is one input batch (any batch size; up to 8 rows are
+        kept for the export's check). ``class_names`` (one per output) and ``preprocessing`` (a dict of JSON
+        values saying how raw inputs became the model's input, e.g. ``{"scale": "x / 255", "mean": [...],
+        "std": [...], "channel_order": "RGB", "size": [32, 32]}``) go into the export's report.json and
+        README; without them, the job's ``[data]`` kind states both when its data fits the model.
         """
-        from nasapp.engine.latency.onnx_export import export_onnx
-        from nasapp.engine.latency.profile import model_profile
+        from nasapp.engine.execution.saved_model import save_trained_model
 
-        model = copy.deepcopy(model).float().cpu().eval()
-        sample = example_input[:1].detach().float().cpu()
-        batch = sample.expand(int(self.export["batch_size"]), *sample.shape[1:]).contiguous()
-        self.saved["profile"] = model_profile(model, batch)
-        path = export_onnx(model, batch, self.workdir / "model.onnx", opset=int(self.export["opset"]))
+        data = self.data if self.data_spec else None
+        path, self.saved["profile"] = save_trained_model(
+            model, example_input, self.workdir, batch_size=int(self.export["batch_size"]),
+            opset=int(self.export["opset"]), class_names=class_names, preprocessing=preprocessing, data=data)
         self.saved["onnx"] = str(path)
         return path
 

@@ -12,9 +12,9 @@ For each trial, ``out_dir/trial-N/`` receives:
   load it in PyTorch (``nasapp.load_model``).
 
 Every export is checked: ONNX Runtime's output must equal PyTorch's on a batch of validation samples (and on
-a batch of one, which proves the batch axis is dynamic) within ``TOLERANCE``. Custom spaces have no model
-builder here: the ``model.onnx`` a custom trainer saved (``ctx.save_model``) is copied and loaded once in
-ONNX Runtime instead.
+a batch of one, which proves the batch axis is dynamic) within ``TOLERANCE``. A custom space's trial exports
+the ``model.onnx`` its trainer saved (``ctx.save_model``), with the check its saved files allow
+(engine/results/export_custom.py).
 """
 
 from __future__ import annotations
@@ -50,6 +50,11 @@ class ExportResult:
     max_abs_diff: float | None
     note: str | None = None
     files: list[str] = field(default_factory=list)
+    check_kind: str = "onnx-vs-pytorch"  # or "onnx-self", "load-only" (custom spaces: export_custom.py)
+
+    @property
+    def check_name(self) -> str:
+        return "ONNX Runtime self-check" if self.check_kind == "onnx-self" else "ONNX Runtime vs PyTorch"
 
     @property
     def check_text(self) -> str:
@@ -58,6 +63,9 @@ class ExportResult:
         verdict = "PASS" if self.check_passed else "FAIL"
         if self.max_abs_diff is None or self.max_abs_diff != self.max_abs_diff:
             return f"{verdict} (NaN or inf in an output: the model computes no usable numbers)"
+        if self.check_kind == "onnx-self":
+            return (f"{verdict} (the saved example input at batch 1 and 3 and PyTorch's outputs saved with it:"
+                    f" max diff {self.max_abs_diff:.2e}, tolerance {TOLERANCE:g})")
         return f"{verdict} (max |onnx - torch| = {self.max_abs_diff:.2e}, tolerance {TOLERANCE:g})"
 
     def to_json(self) -> dict[str, Any]:
@@ -113,14 +121,16 @@ def export_trials(store: Any, job: Job, numbers: list[int], out_dir: str | Path)
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise NasappError(f"{out} is a file; give a folder to export into")
+    from nasapp.engine.results.export_custom import export_custom
+
     if not job_spec(job).space.prebuilt:
-        return [_export_custom(store, job, trial, out) for trial in trials]
+        return [export_custom(store, job, trial, out) for trial in trials]
     builder = _PrebuiltBuilder(job)
     results = []
     for trial in trials:
         folder = store.trial_dir(job.id, trial.number)
         if not (folder / "model.pt").is_file() and (folder / "model.onnx").is_file():
-            results.append(_export_custom(store, job, trial, out))  # a custom trainer saved the model itself
+            results.append(export_custom(store, job, trial, out))  # a custom trainer saved the model itself
         else:
             results.append(builder.export(store, trial, out))
     return results
@@ -253,27 +263,6 @@ def _check(model: Any, path: Path, sample: Any) -> tuple[bool, float]:
     return bool(worst <= TOLERANCE), worst
 
 
-# ---- custom spaces -----------------------------------------------------------------------------
-
-def _export_custom(store: Any, job: Job, trial: Trial, out: Path) -> ExportResult:
-    number = trial.number
-    source = store.trial_dir(job.id, number) / "model.onnx"
-    if not source.is_file():
-        raise NasappError(f"trial {number} of job {job.id} has no model.onnx in {source.parent}: a job with"
-                          " a custom space can only be exported when its trainer saves the model; call"
-                          " ctx.save_model(model, example_input) at the end of training")
-    folder = _fresh_folder(out, number)
-    target = folder / "model.onnx"
-    shutil.copyfile(source, target)
-    session = _session(target)
-    inputs = [{"name": i.name, "shape": i.shape, "dtype": i.type} for i in session.get_inputs()]
-    outputs = [{"name": o.name, "shape": o.shape, "dtype": o.type} for o in session.get_outputs()]
-    note = "model.onnx copied from the trial folder (saved by its trainer) and loaded in ONNX Runtime"
-    result = ExportResult(number, folder, target, True, None, None, note)
-    _write_common(folder, job, trial, result, {"inputs": inputs, "outputs": outputs, "copied_from": str(source)})
-    return result
-
-
 # ---- shared files ------------------------------------------------------------------------------
 
 def _spec_summary(job: Job) -> dict[str, Any]:
@@ -289,8 +278,9 @@ def _spec_summary(job: Job) -> dict[str, Any]:
 
 def _write_common(folder: Path, job: Job, trial: Trial, result: ExportResult, extra: dict[str, Any], *,
                   preprocessing: dict[str, Any] | None = None, class_names: list[str] | None = None,
-                  state_dict: bool = False) -> None:
-    """arch.json, report.json (with the inputs' preprocessing and the class names) and README.md."""
+                  state_dict: bool = False, more: dict[str, Any] | None = None) -> None:
+    """arch.json, report.json (with the inputs' preprocessing and the class names; ``more``: further keys) and
+    README.md."""
     from nasapp.engine.results.export_readme import export_readme
 
     (folder / "arch.json").write_text(json.dumps(trial.arch, indent=2, sort_keys=True) + "\n")
@@ -298,11 +288,11 @@ def _write_common(folder: Path, job: Job, trial: Trial, result: ExportResult, ex
         "job": {"id": job.id, "name": job.name}, "trial": trial.number,
         "metrics": trial.metrics, "reward": trial.reward, "arch": trial.arch,
         "trained": result.trained, "note": result.note,
-        "check": {"passed": result.check_passed, "tolerance": TOLERANCE,
+        "check": {"kind": result.check_kind, "passed": result.check_passed, "tolerance": TOLERANCE,
                   "max_abs_diff": result.max_abs_diff if result.max_abs_diff == result.max_abs_diff else None,
                   "result": result.check_text},
         "model": extra, "spec": _spec_summary(job), "exported_at": time.time(),
-        "preprocessing": preprocessing, "class_names": class_names, "state_dict": state_dict,
+        "preprocessing": preprocessing, "class_names": class_names, "state_dict": state_dict, **(more or {}),
     }
     (folder / "report.json").write_text(json.dumps(report, indent=2, sort_keys=True, allow_nan=True) + "\n")
     (folder / "README.md").write_text(export_readme(report))

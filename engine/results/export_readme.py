@@ -2,7 +2,8 @@
 Runtime snippet) and how to get it back as a PyTorch module (``nasapp.load_model``).
 
 The snippet is written for the data kind the job trained on, from ``report["preprocessing"]``; the tests run
-the digits one as it stands.
+the digits one as it stands. A custom trainer's export (whose preprocessing the trainer stated in its own
+words) feeds the example input its trainer saved, ``example_input.npy``; the tests run that one too.
 """
 
 from __future__ import annotations
@@ -16,13 +17,17 @@ import onnxruntime as ort
 
 report = json.load(open("report.json"))
 session = ort.InferenceSession("model.onnx", providers=["CPUExecutionProvider"])
-names = report["class_names"]
+names = report["class_names"] or []
 '''
 
 _TAIL = '''
-scores = session.run(None, {"input": x})[0]        # (N, classes): class scores (logits); any batch size
+scores = session.run(None, {session.get_inputs()[0].name: x})[0]   # (N, classes): class scores; any batch size
 predicted = scores.argmax(axis=1)
-print("predicted:", [names[i] for i in predicted[:10]])
+print("predicted:", [names[i] if names else int(i) for i in predicted[:10]])
+'''
+
+_SAVED_EXAMPLE = '''
+x = np.load("example_input.npy")   # the example input the trainer saved; yours: prepared as "Input" says
 '''
 
 _PREPARE = {
@@ -81,19 +86,33 @@ _CHECK = {  # the digits are at hand: the snippet measures the model on all of t
 }
 
 
-def onnx_snippet(kind: str) -> str:
-    """The runnable ONNX Runtime snippet for a model trained on data ``kind``."""
-    prepare = _PREPARE.get(kind, '''
+def onnx_snippet(kind: str, saved_example: bool = False) -> str:
+    """The runnable ONNX Runtime snippet for a model trained on data ``kind`` (``saved_example``: a custom
+    trainer's export that holds ``example_input.npy``, fed when the kind has no snippet)."""
+    prepare = _PREPARE.get(kind, _SAVED_EXAMPLE if saved_example else '''
 x = ...   # your inputs, prepared as your trainer prepared them: float32, shape report["model"]["inputs"]
 ''')
     return _HEAD + prepare + _TAIL + _CHECK.get(kind, "")
+
+
+_CHECK_WORDS = {
+    None: "ONNX Runtime vs PyTorch check",
+    "onnx-self": "ONNX Runtime self-check (no PyTorch model to compare with: batch 1 against batch 3, and"
+                 " against the outputs PyTorch gave when the trainer saved the model)",
+    "load-only": "ONNX Runtime load check (the trainer saved no example input to run)",
+}
+
+
+def _is_data_kind(prep: dict[str, Any]) -> bool:
+    """Preprocessing as a data kind describes it (engine/data/loaders.py), not in a custom trainer's words."""
+    return all(key in prep for key in ("kind", "input_shape", "layout", "source", "scale"))
 
 
 def export_readme(report: dict[str, Any]) -> str:
     """The folder's README.md for ``report`` (report.json's content)."""
     job, trial = report["job"], report["trial"]
     prep = report.get("preprocessing") or {}
-    kind = prep.get("kind") or "custom"
+    kind = prep.get("kind") if _is_data_kind(prep) else "custom"
     metrics = report.get("metrics") or {}
     accuracy = metrics.get("accuracy")
     claim = f" Validation accuracy in the search: {accuracy:.4f}." if isinstance(accuracy, int | float) else ""
@@ -105,9 +124,26 @@ def export_readme(report: dict[str, Any]) -> str:
         "",
         "## Input",
         "",
+        *_input_lines(report, prep),
+        "- output `output`: class scores (logits), shape `(batch, classes)`; the batch size is free",
+        "",
+        "## Run it with ONNX Runtime",
+        "",
+        "```python",
+        onnx_snippet(str(kind), saved_example="pytorch" in report).rstrip(),  # custom exports say "pytorch"
+        "```",
+        "",
+        *_pytorch_lines(report),
+        "`arch.json` holds the architecture, `report.json` the metrics, the job's settings and the"
+        f" {_CHECK_WORDS.get((report.get('check') or {}).get('kind'), _CHECK_WORDS[None])}.",
+        "",
     ]
-    if prep:
-        lines += [
+    return "\n".join(lines)
+
+
+def _input_lines(report: dict[str, Any], prep: dict[str, Any]) -> list[str]:
+    if _is_data_kind(prep):
+        lines = [
             f"- `input`: float32, shape `(batch, {', '.join(map(str, prep['input_shape']))})` ({prep['layout']})",
             f"- from: {prep['source']}",
             f"- scaling: {prep['scale']}" + ("; mean and std per feature in `report.json` → `preprocessing`"
@@ -117,21 +153,24 @@ def export_readme(report: dict[str, Any]) -> str:
             lines.append(f"- channels: {prep['channels']}")
         if prep.get("resize"):
             lines.append(f"- resize: {prep['resize']}")
+        return lines
+    shape = (report.get("model") or {}).get("input", {}).get("shape")
+    lines = [f"- `input`: float32, shape `({', '.join(map(str, shape))})`"] if shape else []
+    if prep:
+        lines.append("- preprocessing, as the trainer stated it (`report.json` → `preprocessing`):")
+        lines += [f"  - {key}: {value}" for key, value in prep.items()]
     else:
-        lines.append("- as the trainer prepared its inputs (this job's space and trainer are its own code);"
-                     " the input and output names and shapes are in `report.json` → `model`")
-    lines += [
-        "- output `output`: class scores (logits), shape `(batch, classes)`; the batch size is free",
-        "",
-        "## Run it with ONNX Runtime",
-        "",
-        "```python",
-        onnx_snippet(kind).rstrip(),
-        "```",
-        "",
-    ]
+        lines.append("- as the trainer prepared its inputs (it stated no preprocessing: pass"
+                     " `preprocessing=` to `ctx.save_model`); the input and output names and shapes are in"
+                     " `report.json` → `model`")
+    return lines
+
+
+def _pytorch_lines(report: dict[str, Any]) -> list[str]:
+    pytorch = report.get("pytorch") or {}
     if report.get("state_dict"):
-        lines += [
+        built = f" (rebuilt by `{pytorch['builder']}`)" if pytorch.get("builder") else ""
+        return [
             "## As a PyTorch module",
             "",
             "```python",
@@ -140,7 +179,10 @@ def export_readme(report: dict[str, Any]) -> str:
             'model = nasapp.load_model(".")   # this folder: the architecture with its trained weights, eval mode',
             "```",
             "",
+            f"`state_dict.pt` holds the weights{built}.",
+            "",
         ]
-    lines += ["`arch.json` holds the architecture, `report.json` the metrics, the job's settings and the"
-              " ONNX Runtime vs PyTorch check.", ""]
-    return "\n".join(lines)
+    if pytorch.get("missing"):
+        return [f"`nasapp.load_model` cannot rebuild this model ({pytorch['missing']}): `model.onnx` is the model"
+                " to run.", ""]
+    return []

@@ -8,8 +8,10 @@ Three sources, one function:
     model = nasapp.load_model(space="mnasnet", baseline="mnasnet-b1",  # a prebuilt baseline (random weights,
                               input_shape=(3, 224, 224), num_classes=1000, weights="b1.pt")  # or a local file)
 
-Only prebuilt spaces are rebuilt here: a custom space's model is the user's own code (its export holds the ONNX
-file its trainer saved). Nothing is downloaded: pretrained weights come from a local state-dict file.
+A custom space's model is the user's own code: it is rebuilt when the trainer's module defines
+``build_model(arch, input_shape, num_classes)`` and the trainer saved its weights with ``ctx.save_model``
+(engine/results/custom_build.py); otherwise the error says what is missing and that ``model.onnx`` is the model
+to run. Nothing is downloaded: pretrained weights come from a local state-dict file.
 """
 
 from __future__ import annotations
@@ -80,7 +82,7 @@ def _from_space(space: str, arch: Any, baseline: str | None, input_shape: Sequen
     return _build(space, arch, input_shape, num_classes, scale)
 
 
-def _from_export(folder: Path) -> tuple[Any, dict[str, Any]]:
+def _from_export(folder: Path) -> tuple[Any, dict[str, Any] | None]:
     report_path = folder / "report.json"
     if not report_path.is_file():
         raise NasappError(f"load_model: {folder} is not a folder `nasapp export` wrote (no report.json)")
@@ -88,8 +90,7 @@ def _from_export(folder: Path) -> tuple[Any, dict[str, Any]]:
     spec = report.get("spec", {})
     prebuilt = (spec.get("space") or {}).get("prebuilt")
     if not prebuilt:
-        raise NasappError(f"load_model: {folder} is a custom space's export: its model is model.onnx (run it with"
-                          " ONNX Runtime), or rebuild it with your own space's code and load its weights")
+        return _from_custom_export(folder, report), None
     model_info = report.get("model", {})
     input_shape = [int(d) for d in model_info["input"]["shape"][1:]]
     num_classes = int(model_info["output"]["shape"][-1])
@@ -97,7 +98,37 @@ def _from_export(folder: Path) -> tuple[Any, dict[str, Any]]:
     return model, _read_state(folder / "state_dict.pt", "the export's weights")
 
 
-def _from_trial(job_ref: int | str, number: int, db: str | Path | None) -> tuple[Any, dict[str, Any]]:
+def _from_custom_export(folder: Path, report: dict[str, Any]) -> Any:
+    from nasapp.engine.results.custom_build import build_custom
+
+    pytorch = report.get("pytorch") or {}
+    weights = folder / "state_dict.pt"
+    missing = pytorch.get("missing") or ("its trainer saved no example input and weights (ctx.save_model)"
+                                         if not pytorch else None)
+    if missing is None and not weights.is_file():
+        missing = f"the export holds no weights ({weights.name})"
+    if missing or not pytorch.get("builder"):
+        raise NasappError(f"load_model: {folder} is a custom space's export that nasapp cannot rebuild in PyTorch"
+                          f" ({missing or 'no build_model'}); model.onnx is the model to run (ONNX Runtime)")
+    model = report["model"]
+    return build_custom(pytorch["builder"], report["arch"], model["input"]["shape"][1:],
+                        model["output"]["shape"][-1], weights)
+
+
+def _from_custom_trial(spec: Any, folder: Path, trial: Any) -> Any:
+    from nasapp.engine.execution.saved_model import WEIGHTS_FILE, SavedModel
+    from nasapp.engine.results.custom_build import build_custom, find_builder
+
+    builder, saved = find_builder(spec.trainer), SavedModel.read(folder)
+    missing = builder.missing or (None if saved and (folder / WEIGHTS_FILE).is_file() else
+                                  "its trainer saved no weights and model.json (ctx.save_model)")
+    if missing or builder.ref is None or saved is None:
+        raise NasappError(f"load_model: trial {trial.number} searched a custom space ({spec.space.ref}) that nasapp"
+                          f" cannot rebuild in PyTorch ({missing}); run the trial's model.onnx with ONNX Runtime")
+    return build_custom(builder.ref, trial.arch, saved.input_shape, saved.output_shape[-1], folder / WEIGHTS_FILE)
+
+
+def _from_trial(job_ref: int | str, number: int, db: str | Path | None) -> tuple[Any, dict[str, Any] | None]:
     from nasapp.engine.jobs.spec import job_spec
     from nasapp.store import Store, StoreError
 
@@ -112,10 +143,9 @@ def _from_trial(job_ref: int | str, number: int, db: str | Path | None) -> tuple
     if trial is None:
         raise NasappError(f"load_model: job {found.id} has no trial {number}")
     spec = job_spec(found)
-    if not spec.space.prebuilt:
-        raise NasappError(f"load_model: job {found.id} searches a custom space ({spec.space.ref}); rebuild the"
-                          " model with your space's code, or run the trial's model.onnx with ONNX Runtime")
     folder = store.trial_dir(found.id, number)
+    if not spec.space.prebuilt:
+        return _from_custom_trial(spec, folder, trial), None
     weights = folder / "model.pt"
     if not weights.is_file():
         raise NasappError(f"load_model: trial {number} of job {found.id} has no trained weights ({weights}); it"

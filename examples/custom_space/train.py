@@ -1,16 +1,19 @@
 """A Python trainer for the custom space: `train(arch, ctx) -> dict`.
 
 nasapp calls it in a worker process with `ctx.data` (the job's [data], as numpy arrays), `ctx.device`,
-`ctx.seed`, `ctx.proxy` (the [trainer] table) and `ctx.report` / `ctx.should_stop`.
+`ctx.seed`, `ctx.proxy` (the [trainer] table) and `ctx.report` / `ctx.should_stop`. At the end it saves the
+trained model with `ctx.save_model` (ONNX for the latency reward and `nasapp export`, with the class names and
+how inputs were prepared). `build_model` is the optional hook that lets `nasapp export` check the ONNX file
+against PyTorch and `nasapp.load_model` rebuild the exported model (docs/jobs.md: "Saving the model").
 """
 
 import torch
 from torch import nn
 
 
-def build(arch: dict, in_channels: int, num_classes: int) -> nn.Module:
+def build_model(arch: dict, input_shape: tuple[int, ...], num_classes: int) -> nn.Module:
     layers: list[nn.Module] = []
-    channels = in_channels
+    channels = input_shape[0]
     for block in arch["blocks"]:
         layers.append(nn.Conv2d(channels, arch["channels"], block["kernel"], padding=block["kernel"] // 2))
         if block["batchnorm"]:
@@ -31,7 +34,7 @@ def train(arch: dict, ctx) -> dict:
     data = ctx.data
     x, y = torch.from_numpy(data.x_train), torch.from_numpy(data.y_train)
     x_val, y_val = torch.from_numpy(data.x_val), torch.from_numpy(data.y_val)
-    model = build(arch, data.input_shape[0], data.num_classes)
+    model = build_model(arch, data.input_shape, data.num_classes)
     steps = ctx.proxy["steps"]
     optimizer = torch.optim.AdamW(model.parameters(), lr=ctx.proxy.get("lr") or 3e-3)
     generator = torch.Generator().manual_seed(ctx.seed)
@@ -50,4 +53,9 @@ def train(arch: dict, ctx) -> dict:
             ctx.report(step, accuracy=accuracy, loss=loss.item())
         if ctx.should_stop():
             break
+    model.eval()
+    ctx.save_model(model, x_val[:8], class_names=data.class_names, preprocessing={
+        "source": "sklearn.datasets.load_digits().images (8x8 grayscale, values 0..16)",
+        "scale": "x / 16", "channel_order": "grayscale (1 channel)", "size": [8, 8], "layout": "NCHW",
+    })
     return {"accuracy": accuracy, "params": sum(p.numel() for p in model.parameters())}
