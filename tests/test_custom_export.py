@@ -139,8 +139,15 @@ def test_save_model_defaults_to_the_data_kind_and_refuses_wrong_class_names(tmp_
     saved = SavedModel.read(tmp_path)
     assert saved.class_names == [str(d) for d in range(10)] and saved.preprocessing["scale"] == "x / 16"
     assert saved.stated_by == {"class_names": "data kind digits", "preprocessing": "data kind digits"}
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["example_input.npy", "example_output.npy", "model.json",
-                                                          "model.onnx", "model.pt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["example_input.npy", "example_output.npy",
+                                                          "model.batch.onnx", "model.json", "model.onnx", "model.pt"]
+    import onnx
+
+    def batch_dim(name):
+        return onnx.load(str(tmp_path / name)).graph.input[0].type.tensor_type.shape.dim[0]
+
+    assert batch_dim("model.onnx").dim_value == 1  # what is timed: the shape fixed at latency.batch_size
+    assert batch_dim("model.batch.onnx").dim_param == "batch"  # what export delivers
     with pytest.raises(NasappError, match="3 class_names for a model with 10 outputs"):
         ctx.save_model(model, torch.from_numpy(data.x_val[:2]), class_names=["a", "b", "c"])
     with pytest.raises(NasappError, match="preprocessing must be a dict"):
