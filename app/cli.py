@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from nasapp.app.formatting import fmt_count, inline_value, json_document, plain
+from nasapp.app.formatting import fmt_count, inline_value, json_document, plain, space_lines
 from nasapp.engine.errors import NasappError
 from nasapp.store import StoreError
 from nasapp.store.records import Job
@@ -568,14 +568,10 @@ def _print_space(name: str, description: str, space, baselines: Any, as_json: bo
                                  "size_text": space.size_text(), "space": space.to_json(),
                                  "baselines": dict(baselines)}), markup=False)
         return
-    out.print(plain(f"{name}: {description}"))
-    exact = f" ({space.size():,})" if space.size() >= 10**7 else ""
-    out.print(f"size: {space.size_text()}{exact}")
-    for dim in space.dims():
-        out.print(plain("  " + dim.describe(), False), markup=False)
-    if baselines:
-        out.print(f"baselines (`[search] baseline = \"NAME\"` trains one as trial 0; `nasapp latency --space"
-                  f" {name} --baseline NAME` times it): " + ", ".join(baselines), markup=False)
+    lines = space_lines(name, description, space, baselines)
+    out.print(plain(lines[0]))
+    for line in lines[1:]:
+        out.print(plain(line, False), markup=False)
 
 
 @app.command()

@@ -76,3 +76,14 @@ def _finite(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_finite(item) for item in value]
     return value
+
+
+def space_lines(name: str, description: str, space: Any, baselines: Any) -> list[str]:
+    """A space as `nasapp spaces NAME` prints it: the name, the size, every dimension, the baselines."""
+    exact = f" ({space.size():,})" if space.size() >= 10**7 else ""
+    lines = [f"{name}: {description}", f"size: {space.size_text()}{exact}"]
+    lines += ["  " + dim.describe() for dim in space.dims()]
+    if baselines:
+        lines.append(f"baselines (`[search] baseline = \"NAME\"` trains one as trial 0; `nasapp latency --space"
+                     f" {name} --baseline NAME` times it): " + ", ".join(baselines))
+    return lines

@@ -77,7 +77,9 @@ class TrialsModel:
         self.max_id = 0
         self.open: dict[int, Trial] = {}  # trials not finished yet, by id
         self.new_ids: list[int] = []  # trials first seen by the last update, by id
-        self.metric_keys: list[str] = []
+        self.metric_keys: list[str] = []  # the table's metric columns
+        self.known_keys: set[str] = set()  # every metric seen (the newest trials' when the job was opened, then new)
+        self.chosen_keys: list[str] | None = None  # the metric columns the user picked (None: the default ones)
         self.counts: dict[str, int] = dict.fromkeys(TRIAL_STATES, 0)
         self.best_max: float | None = None
         self.best_min: float | None = None
@@ -98,7 +100,7 @@ class TrialsModel:
             return True
         fresh = trial_rows(store, self.job_id, self.max_id, sorted(self.open))
         changed = False
-        keys = set(self.metric_keys)
+        keys = set(self.known_keys)
         for trial in fresh:
             old = self.open.get(trial.id)
             if old == trial:
@@ -106,9 +108,20 @@ class TrialsModel:
             changed = True
             self._keep(trial, old)
             keys.update(trial.metrics)
-        if keys != set(self.metric_keys):
+        if keys != self.known_keys:
+            self.known_keys = keys
             self.metric_keys = self._order_keys(keys)
         return changed
+
+    def choose_keys(self, keys: list[str] | None) -> None:
+        """Show these metric columns (None: the default ones)."""
+        self.chosen_keys = keys
+        self.metric_keys = self._order_keys(self.known_keys)
+
+    def all_keys(self) -> list[str]:
+        """Every metric seen, the default columns' order first."""
+        first = [k for k in (self.metric, LATENCY_KEY, "macs", "params") if k in self.known_keys]
+        return first + sorted(self.known_keys - set(first))
 
     def _load(self, store: Store) -> None:
         self.loaded = True
@@ -118,8 +131,8 @@ class TrialsModel:
             self.note_width = max(self.note_width, note_width)
             if status == "succeeded":
                 self.best_max, self.best_min = high, low
-        keys = {key for metrics in recent_metrics(store, self.job_id) for key in metrics}
-        self.metric_keys = self._order_keys(keys)
+        self.known_keys = {key for metrics in recent_metrics(store, self.job_id) for key in metrics}
+        self.metric_keys = self._order_keys(self.known_keys)
         self._load_charts(store)
         if self.counts["queued"] or self.counts["running"]:
             open_rows = trials_by_ids(store, self.job_id, open_trial_ids(store, self.job_id))
@@ -165,6 +178,8 @@ class TrialsModel:
             self.pareto.add(x, y)
 
     def _order_keys(self, keys: set[str]) -> list[str]:
+        if self.chosen_keys is not None:
+            return list(self.chosen_keys)
         # the reward's metric, latency, then the size figures papers quote (MACs, not FLOPs = 2 x MACs)
         first = [k for k in (self.metric, LATENCY_KEY, "macs", "params") if k in keys]
         return (first + sorted(keys - set(first)))[:MAX_METRIC_COLUMNS]

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from nasapp.app.trials_model import TrialsModel, tone
 from nasapp.app.widgets import TableRow
 from nasapp.store import Store
-from nasapp.store.queries import ordered_trial_ids, trials_by_ids
+from nasapp.store.queries import Condition, ordered_trial_ids, trials_by_ids
 from nasapp.store.records import Trial
 
 PAGE = 64  # rows read and formatted at once
@@ -24,13 +24,14 @@ THROTTLE_FROM = 1000  # rows: from here on the id list is re-queried at most onc
 
 
 class TrialsWindow(Sequence):
-    """The table's rows for one view (status filter, sort column, direction): a Sequence of TableRow whose
+    """The table's rows for one view (status filter, sort column, direction, the filter's conditions: see
+    app/trial_filter.py): a Sequence of TableRow whose
     rows are read from the store when first drawn. `ids` holds every row's trial id, in table order."""
 
     def __init__(self, store: Store, model: TrialsModel) -> None:
         self.store = store
         self.model = model
-        self.view: tuple[str, str, bool] | None = None  # the view `ids` is for
+        self.view: tuple[str, str, bool, tuple[Condition, ...]] | None = None  # the view `ids` is for
         self.ids: list[int] = []
         self.stale = False  # the data changed since `ids` was queried
         self.interval_s = 1.0
@@ -39,14 +40,15 @@ class TrialsWindow(Sequence):
         self._pages: dict[int, list[TableRow]] = {}
 
     # ---- the id list -------------------------------------------------------------------------------------
-    def show(self, status: str, sort: str, reverse: bool, data_changed: bool = True) -> None:
+    def show(self, status: str, sort: str, reverse: bool, data_changed: bool = True,
+             conditions: tuple[Condition, ...] = ()) -> None:
         """Make the window show a view; after a change of the data, the rows are read again and the id list
-        follows (see the module docstring)."""
+        follows (see the module docstring). A bad condition raises ValueError (the view stays as it was)."""
         self._pages.clear()
-        view = (status, sort, reverse)
+        view = (status, sort, reverse, conditions)
         if view != self.view:
             self._query(view)
-        elif data_changed and status == "all" and sort == "number":
+        elif data_changed and status == "all" and sort == "number" and not conditions:
             new = sorted(self.model.new_ids)
             if reverse:
                 self.ids[:0] = new[::-1]
@@ -67,11 +69,11 @@ class TrialsWindow(Sequence):
         self._query(self.view)
         return True
 
-    def _query(self, view: tuple[str, str, bool]) -> None:
-        status, sort, reverse = view
+    def _query(self, view: tuple[str, str, bool, tuple[Condition, ...]]) -> None:
+        status, sort, reverse, conditions = view
         started = time.perf_counter()
         self.ids = ordered_trial_ids(self.store, self.model.job_id, None if status == "all" else status, sort,
-                                     reverse)
+                                     reverse, conditions)
         self.query_s = time.perf_counter() - started
         self.queried_at = time.monotonic()
         self.view, self.stale = view, False

@@ -19,11 +19,14 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 
 from nasapp.app.formatting import markup_safe
+from nasapp.app.screens.analysis import AnalysisScreen
+from nasapp.app.screens.compare import CompareScreen
 from nasapp.app.screens.help import HelpScreen
 from nasapp.app.screens.job import JobScreen
 from nasapp.app.screens.jobs import JobsScreen
 from nasapp.app.screens.new_job import NewJobScreen
 from nasapp.app.screens.proxy import ProxyScreen
+from nasapp.app.screens.space import SpaceScreen
 from nasapp.app.screens.trial import TrialScreen
 from nasapp.engine.execution.launch import tail_lines
 from nasapp.store import Store
@@ -69,6 +72,15 @@ class NasApp(App):
     def open_trial(self, job_id: int, trial_id: int) -> None:
         self.push_screen(TrialScreen(job_id, trial_id))
 
+    def open_analysis(self, job_id: int) -> None:
+        self.push_screen(AnalysisScreen(job_id))
+
+    def open_compare(self, job_id: int, trial_ids: list[int]) -> None:
+        self.push_screen(CompareScreen(job_id, trial_ids))
+
+    def open_space(self, job_id: int) -> None:
+        self.push_screen(SpaceScreen(job_id))
+
     def action_jobs(self) -> None:
         while len(self.screen_stack) > 2:
             self.pop_screen()
@@ -95,6 +107,9 @@ class NasApp(App):
         for job in self.store.jobs()[-50:]:
             yield SystemCommand(f"Open job {job.id} {markup_safe(job.name)}", f"status {job.status}",
                                 lambda job_id=job.id: self.open_job(job_id), discover=False)
+            yield SystemCommand(f"Analyse job {job.id} {markup_safe(job.name)}",
+                                "which decisions of its space mattered for the reward",
+                                lambda job_id=job.id: self.open_analysis(job_id), discover=False)
         target = screen if not isinstance(screen, HelpScreen) else self.screen_stack[-2]
         seen: set[str] = set()
         for active in target.active_bindings.values():

@@ -16,13 +16,13 @@ from rich.text import Text
 from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Grid, Horizontal
+from textual.containers import Grid, Horizontal, Vertical
 from textual.geometry import Size
 from textual.message import Message
 from textual.screen import ModalScreen
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
-from textual.widgets import Button, Input, Label
+from textual.widgets import Button, Input, Label, SelectionList
 from textual_plotext import PlotextPlot
 
 from nasapp.app.formatting import markup_safe as escape  # also makes control characters visible
@@ -146,6 +146,7 @@ class VirtualTable(ScrollView, can_focus=True):
         self.rows: Sequence[TableRow] = []
         self.cursor = 0
         self.header_marks: dict[str, str] = {}  # column key -> a mark after its label ("▲", "▼")
+        self.marked: set[Any] = set()  # keys of rows drawn with a mark (●) in the first cell
         self._widths: list[int] = []
         self._keys: Sequence[Any] = []
         self._last_highlighted: Any = None
@@ -325,8 +326,16 @@ class VirtualTable(ScrollView, can_focus=True):
             if index == self.cursor:
                 style += self.get_component_rich_style("vtable--cursor")
             text = self._line_text(row.cells)
+            if row.key in self.marked:
+                text = "●" + text[1:]
         strip = Strip([Segment(text, style)], cell_len(text))
         return strip.crop_extend(scroll_x, scroll_x + width, style)
+
+
+class InfoTable(VirtualTable):
+    """A VirtualTable whose rows open nothing (enter is not offered in the footer)."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("enter", "select", "Open", show=False)]
 
 
 # ---- charts ----------------------------------------------------------------------------------------
@@ -626,6 +635,41 @@ class PromptScreen(ModalScreen[str | None]):
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         self.dismiss(event.value)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class ChoiceScreen(ModalScreen[list[str] | None]):
+    """Tick any of a list of names (space or a click ticks one); enter answers with the ticked ones in the
+    list's order, escape cancels."""
+
+    DEFAULT_CSS = """
+    ChoiceScreen { align: center middle; }
+    ChoiceScreen > Vertical {
+        width: 60; max-height: 80%; height: auto; border: thick $primary; background: $surface; padding: 0 1;
+    }
+    ChoiceScreen SelectionList { height: auto; max-height: 16; }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "cancel", "Cancel"),
+        Binding("enter", "answer", "Done", priority=True),
+    ]
+
+    def __init__(self, question: str, names: list[str], ticked: list[str]) -> None:
+        super().__init__()
+        self.question = question
+        self.names = names
+        self.ticked = set(ticked)
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label(f"{escape(self.question)} [dim](space ticks, enter: done, escape: cancel)[/dim]")
+            yield SelectionList[str](*[(escape(name), name, name in self.ticked) for name in self.names])
+
+    def action_answer(self) -> None:
+        chosen = set(self.query_one(SelectionList).selected)
+        self.dismiss([name for name in self.names if name in chosen])
 
     def action_cancel(self) -> None:
         self.dismiss(None)

@@ -145,11 +145,49 @@ def _sort_expression(column: str) -> tuple[str, tuple]:
     raise ValueError(f"no trials column {column!r}")
 
 
-def ordered_trial_ids(store: Store, job_id: int, status: str | None, column: str, descending: bool) -> list[int]:
-    """A job's trial ids, only those in `status` unless None, sorted by a trials-table column ("number",
-    "status", "reward", "m:NAME" for a metric, "time", "device", "note"): empty values last either way, ties
-    in trial-number order. The trials table keeps this list and reads the rows it shows by id."""
-    where, args = ("job_id = ?", (job_id,)) if status is None else ("job_id = ? AND status = ?", (job_id, status))
+# A condition of the trials table's filter: (field, operator, value). field: "reward", "number", "status",
+# "m:NAME" (a metric), "a:PATH" (an architecture's value at a JSON path: "$.blocks[3].kernel") or "n:PATH"
+# (the length of an architecture's list there: a repeat's length).
+Condition = tuple[str, str, Any]
+OPERATORS = ("=", "!=", "<", "<=", ">", ">=")
+
+
+def _condition_sql(condition: Condition) -> tuple[str, tuple]:
+    field, operator, value = condition
+    if operator not in OPERATORS:
+        raise ValueError(f"no operator {operator!r}")
+    if field in ("reward", "number", "status"):
+        return f"{field} {operator} ?", (value,)
+    if field.startswith("m:"):
+        # metrics SQLite cannot read as JSON (NaN) match nothing: CASE, unlike AND, never evaluates the rest
+        return (f"CASE WHEN json_valid(metrics) THEN json_extract(metrics, ?) {operator} ? END",
+                (json_path(field[2:]), value))
+    if field.startswith("a:"):
+        return f"CASE WHEN json_valid(arch) THEN json_extract(arch, ?) {operator} ? END", (field[2:], value)
+    if field.startswith("n:"):
+        return f"CASE WHEN json_valid(arch) THEN json_array_length(arch, ?) {operator} ? END", (field[2:], value)
+    raise ValueError(f"no trials field {field!r}")
+
+
+def _where(job_id: int, status: str | None, conditions: tuple[Condition, ...]) -> tuple[str, tuple]:
+    clauses, args = ["job_id = ?"], [job_id]
+    if status is not None:
+        clauses.append("status = ?")
+        args.append(status)
+    for condition in conditions:
+        sql, values = _condition_sql(condition)
+        clauses.append(f"({sql})")
+        args.extend(values)
+    return " AND ".join(clauses), tuple(args)
+
+
+def ordered_trial_ids(store: Store, job_id: int, status: str | None, column: str, descending: bool,
+                      conditions: tuple[Condition, ...] = ()) -> list[int]:
+    """A job's trial ids, only those in `status` unless None and those meeting every condition (see
+    Condition), sorted by a trials-table column ("number", "status", "reward", "m:NAME" for a metric, "time",
+    "device", "note"): empty values last either way, ties in trial-number order. The trials table keeps this
+    list and reads the rows it shows by id."""
+    where, args = _where(job_id, status, conditions)
     if column == "number":
         order = "number DESC" if descending else "number"
         rows = store.conn.execute(f"SELECT id FROM trials WHERE {where} ORDER BY {order}", args).fetchall()

@@ -11,6 +11,7 @@ wait has a deadline.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import random
 import shutil
@@ -26,20 +27,27 @@ from pathlib import Path
 import pytest
 from helpers import NO_TORCH, TOY, nasapp_cli, start_nasapp, stop_process, toy_job
 from helpers import wait_for as wait_until
+from textual.widgets import Input
 
 pytest.importorskip("textual_plotext")
 
 from nasapp.app.chart_points import CurvePoints, ParetoPoints  # noqa: E402
+from nasapp.app.screens.analysis import AnalysisScreen, chart_lines  # noqa: E402
+from nasapp.app.screens.common import space_summary  # noqa: E402
+from nasapp.app.screens.compare import CompareScreen  # noqa: E402
 from nasapp.app.screens.help import HelpScreen  # noqa: E402
 from nasapp.app.screens.job import ChartsPanel, JobScreen, TrialsPanel  # noqa: E402
 from nasapp.app.screens.jobs import JobsScreen  # noqa: E402
 from nasapp.app.screens.new_job import NewJobScreen, check_job, to_toml  # noqa: E402
 from nasapp.app.screens.proxy import ProxyScreen  # noqa: E402
+from nasapp.app.screens.space import SpaceScreen  # noqa: E402
 from nasapp.app.screens.trial import TrialScreen  # noqa: E402
+from nasapp.app.trial_filter import Fields, FilterError, parse_filter  # noqa: E402
 from nasapp.app.trials_model import TrialsModel, tone  # noqa: E402
 from nasapp.app.trials_window import TrialsWindow  # noqa: E402
 from nasapp.app.tui import NasApp  # noqa: E402
 from nasapp.app.widgets import (  # noqa: E402
+    ChoiceScreen,
     ConfirmScreen,
     LearningCurve,
     ParetoChart,
@@ -50,11 +58,13 @@ from nasapp.app.widgets import (  # noqa: E402
     running_best,
     thin_points,
 )
+from nasapp.engine.analysis.decisions import decisions_of  # noqa: E402
 from nasapp.engine.errors import NasappError  # noqa: E402
 from nasapp.engine.jobs.demo import demo_job  # noqa: E402
 from nasapp.engine.jobs.spec import parse_job  # noqa: E402
 from nasapp.engine.rewards.pareto import pareto_front  # noqa: E402
 from nasapp.store import Store  # noqa: E402
+from nasapp.store.queries import ordered_trial_ids  # noqa: E402
 
 ENDLESS = 100_000  # the budget of a live search: never reached in a test, which stops the search itself
 
@@ -290,7 +300,7 @@ async def test_trials_table_sorts_by_any_column_and_filters_by_status(real_store
         while panel.filter != "failed":
             await pilot.press("f")
         assert sorted(table_cells(table, "number"), key=int) == [str(t.number) for t in failed]
-        assert "filter failed" in str(panel.query_one("#bar").render())
+        assert "failed (f)" in str(panel.query_one("#bar").render())
         panel.filter = "all"
         assert table.row_count == 14
 
@@ -527,7 +537,7 @@ def test_new_job_validation_gives_the_cli_s_messages(tmp_path):
     checked = check_job(job, name="renamed", max_trials="7", parallel="auto", strategy="evolution")
     assert (checked.spec.name, checked.spec.search.max_trials, checked.spec.strategy.name) == \
         ("renamed", 7, "evolution")
-    assert checked.space_size == 93
+    assert checked.space_size == "93 architectures"
     # picking another strategy than the file's drops the options only the file's strategy knows
     (tmp_path / "evolution").mkdir()
     evolution = toy_job(tmp_path / "evolution", max_trials=3, strategy="evolution")
@@ -878,6 +888,172 @@ def test_the_charts_take_a_bounded_number_of_points_the_best_and_the_front_exact
         assert set(zip(*exact_xy, strict=True)) <= set(zip(px, py, strict=True))  # every front point is plotted
 
 
+# ---- analysis, filter, marks and compare, columns, the space ------------------------------------------
+
+@pytest.fixture(scope="session")
+def analysis_store(tmp_path_factory) -> Path:
+    """A store with one toy job of 30 trials: enough for the analysis (it needs 20 succeeded)."""
+    folder = tmp_path_factory.mktemp("tui-analysis")
+    db = folder / "nasapp.db"
+    run_job(toy_job(folder, max_trials=30, parallel=2), db)
+    return db
+
+
+def analysed(screen) -> bool:
+    return isinstance(screen, AnalysisScreen) and not screen.has_class("-loading")
+
+
+@run_async
+async def test_the_analysis_screen_ranks_the_decisions_on_a_sample_it_names(analysis_store, tmp_path):
+    app = make_app(analysis_store, tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_job_screen(app, pilot)
+        await pilot.press("a")
+        await wait_for(pilot, lambda: analysed(app.screen), timeout=60, what="the analysis")
+        screen = app.screen
+        assert not screen.has_class("-failed"), str(screen.query_one("#message").render())
+        succeeded = len(Store(analysis_store).trials(1, "succeeded"))
+        assert f"all {succeeded} succeeded trials" in str(screen.query_one("#heading").render())
+        decisions = screen.query_one("#decisions", VirtualTable)
+        assert sorted(table_cells(decisions, "decision")) == ["op", "x"]
+        assert table_cells(decisions, "decision")[0] == "x"  # the toy reward is mostly a function of x
+        choices = screen.query_one("#choices", VirtualTable)
+        assert choices.columns[0].label == "x" and choices.row_count >= 2
+        await pilot.press("down")  # the reward per choice follows the highlighted decision
+        assert choices.columns[0].label == "op"
+        assert sorted(table_cells(choices, "value")) == ["a", "b", "c"]
+        chart = screen.query_one("#parallel")
+        assert chart.has_data and chart.paths == ["x", "op"] and len(chart.rows) <= 50
+
+
+@run_async
+async def test_the_analysis_of_too_small_a_job_says_why_in_the_screen(real_store, tmp_path):
+    app = make_app(real_store, tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.open_analysis(2)  # 5 trials
+        await wait_for(pilot, lambda: analysed(app.screen), timeout=60, what="the analysis")
+        assert app.screen.has_class("-failed")
+        assert "needs at least 20" in str(app.screen.query_one("#message").render())
+
+
+def test_the_parallel_chart_draws_a_bounded_number_of_lines_the_best_first():
+    rows = list(range(500))
+    lines = chart_lines(rows, limit=50)  # type: ignore[arg-type]
+    assert len(lines) == 50 and lines[:10] == list(range(10)) and len(set(lines)) == 50
+
+
+def test_filters_read_metrics_status_and_decisions_and_refuse_bad_text():
+    fields = Fields(["accuracy", "latency_ms"], decisions_of(toy_space()))
+    assert parse_filter("accuracy > 0.9 and op = b", fields) == (("m:accuracy", ">", 0.9), ("a:$.\"op\"", "=", "b"))
+    assert parse_filter("status = failed, # < 5", fields) == (("status", "=", "failed"), ("number", "<", 5))
+    assert parse_filter("x>=20", fields) == (("a:$.\"x\"", ">=", 20),)
+    for bad in ("bogus = 1", "accuracy > high", "status = done", "nonsense", "x = 1 or x = 2"):
+        with pytest.raises(FilterError):
+            parse_filter(bad, fields)
+
+
+def toy_space():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("toy_for_tui", TOY)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    return module.space
+
+
+def test_the_store_filters_in_sql_and_a_nan_metric_matches_nothing(tmp_path):
+    store, job_id = _synthetic_job(tmp_path / "f.db", 300)
+    trials = store.trials(job_id)
+    store.conn.execute("UPDATE trials SET metrics = '{\"accuracy\": NaN}' WHERE number = 3")
+    store.conn.commit()
+    ids = ordered_trial_ids(store, job_id, None, "reward", True, (("m:accuracy", ">", 0.5),))
+    expected = {t.id for t in trials if t.number != 3 and isinstance(t.metrics.get("accuracy"), float)
+                and t.metrics["accuracy"] > 0.5}
+    assert set(ids) == expected and ids
+    failed = ordered_trial_ids(store, job_id, None, "number", False, (("status", "=", "failed"),))
+    assert failed == [t.id for t in trials if t.status == "failed"]
+
+
+@run_async
+async def test_the_filter_prompt_filters_the_table_and_bad_text_only_says_why(real_store, tmp_path):
+    app = make_app(real_store, tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_job_screen(app, pilot)
+        screen = app.screen
+        table = screen.query_one("#trials", VirtualTable)
+        await pilot.press("slash")
+        await wait_for(pilot, lambda: isinstance(app.screen, PromptScreen), what="the filter prompt")
+        app.screen.query_one(Input).value = "accuracy > 0.9 and op = b"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.screen is screen and screen.trials.where, what="the filter")
+        trials = {t.number: t for t in Store(real_store).trials(1)}
+        shown = [int(n) for n in table_cells(table, "number")]
+        assert shown == sorted(n for n, t in trials.items()
+                               if (t.metrics.get("accuracy") or 0) > 0.9 and t.arch["op"] == "b")
+        await pilot.press("slash")
+        await wait_for(pilot, lambda: isinstance(app.screen, PromptScreen), what="the filter prompt")
+        app.screen.query_one(Input).value = "bogus = 3"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.screen is screen, what="back on the job screen")
+        assert [int(n) for n in table_cells(table, "number")] == shown  # the filter stays as it was
+        assert any("no field 'bogus'" in str(n.message) for n in app._notifications)
+
+
+@run_async
+async def test_marked_trials_compare_side_by_side_with_their_curves_on_one_chart(real_store, tmp_path):
+    app = make_app(real_store, tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_job_screen(app, pilot)
+        await pilot.press("m")  # nothing marked: says how
+        assert any("mark trials with space" in str(n.message) for n in app._notifications)
+        await pilot.press("space", "space")  # trials 0 and 1
+        table = app.screen.query_one("#trials", VirtualTable)
+        assert len(table.marked) == 2
+        await pilot.press("m")
+        await wait_for(pilot, lambda: isinstance(app.screen, CompareScreen), what="the compare screen")
+        fields = app.screen.query_one("#fields", VirtualTable)
+        assert [c.label for c in fields.columns] == ["field", "#0", "#1"]
+        rows = {row.key: row for row in fields.rows}
+        assert rows["arch x"].tone == "active" and rows["status"].cells[1:] != ()
+        curves = app.screen.query_one(SeriesChart)
+        assert list(curves.series) == ["#0", "#1"] and all(len(xs) == 4 for xs, _ in curves.series.values())
+
+
+@run_async
+async def test_the_metric_columns_can_be_picked(real_store, tmp_path):
+    app = make_app(real_store, tmp_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await open_job_screen(app, pilot)
+        await pilot.press("c")
+        await wait_for(pilot, lambda: isinstance(app.screen, ChoiceScreen), what="the column picker")
+        await pilot.press("space")  # unticks the first one: accuracy
+        await pilot.press("enter")
+        screen = app.screen
+        await wait_for(pilot, lambda: isinstance(screen, JobScreen), what="back on the job screen")
+        labels = [c.label for c in screen.query_one("#trials", VirtualTable).columns]
+        assert "accuracy" not in labels and "latency_ms" in labels
+
+
+@run_async
+async def test_the_space_screen_lists_the_dimensions_with_the_size_wording(real_store, tmp_path):
+    app = make_app(real_store, tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_job_screen(app, pilot)
+        await pilot.press("d")
+        await wait_for(pilot, lambda: isinstance(app.screen, SpaceScreen), what="the space screen")
+        text = str(app.screen.query_one("#space").render())
+        assert "size: 93 architectures" in text and "x  integer  [0, 30]" in text and "op  choice" in text
+
+
+def test_a_space_with_floats_is_sized_in_discrete_combinations_and_continuous_dimensions(real_store):
+    import nasapp as nas
+
+    job = Store(real_store).job(1)
+    floats = nas.space({"op": nas.choice(["a", "b"]), "lr": nas.floating(0.001, 0.1, log=True)})
+    job = dataclasses.replace(job, space=floats.to_json())
+    assert "(2 discrete combinations × 1 continuous dimension)" in space_summary(job)
+
+
 # ---- snapshots -----------------------------------------------------------------------------------------
 
 @pytest.fixture(scope="session")
@@ -941,3 +1117,13 @@ def test_snapshot_new_job_screen(snap_compare, snapshot_store, tmp_path):
 
     assert snap_compare(snapshot_app(snapshot_store, tmp_path, new_job_dirs=[jobs]), run_before=open_and_validate,
                         terminal_size=(80, 24))
+
+
+def test_snapshot_analysis_screen_80x24(snap_compare, analysis_store, tmp_path):
+    async def analyse(pilot) -> None:
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(pilot.app.screen, JobScreen), what="the job screen")
+        await pilot.press("a")
+        await wait_for(pilot, lambda: analysed(pilot.app.screen), timeout=60, what="the analysis")
+
+    assert snap_compare(snapshot_app(analysis_store, tmp_path), run_before=analyse, terminal_size=(80, 24))

@@ -122,7 +122,8 @@ def control_job(app: NasApp, job_id: int, command: str) -> tuple[bool, str]:
 
 
 def space_summary(job: Job) -> str:
-    """The job's space and its size: "mnasnet (1.23e+20 architectures)"; a file space by its file name."""
+    """The job's space and its size: "mnasnet (1.34e+19 architectures)", "mlp (12,288 discrete combinations × 2
+    continuous dimensions)" (Space.size_text); a file space by its file name."""
     name = job_spec(job).space.label
     module, sep, attr = name.rpartition(":")
     if sep and module.endswith(".py"):
@@ -130,11 +131,10 @@ def space_summary(job: Job) -> str:
     try:
         from nasapp.engine.spaces import Space
 
-        size = Space.from_json(job.space).size()
-        size_text = f"{size:,}" if size < 10**7 else f"{size:.2e}"
+        size_text = Space.from_json(job.space).size_text()
     except Exception:  # noqa: BLE001 - a summary line must never fail the screen
-        size_text = "?"
-    return f"{name} ({size_text} architectures)"
+        size_text = "size unknown"
+    return f"{name} ({size_text})"
 
 
 def reward_summary(spec: JobSpec) -> str:

@@ -32,9 +32,11 @@ from nasapp.app.screens.common import (
     reward_summary,
     space_summary,
 )
+from nasapp.app.trial_filter import Fields, FilterError, parse_filter
 from nasapp.app.trials_model import FILTERS, LATENCY_KEY, TrialsModel
 from nasapp.app.trials_window import TrialsWindow
 from nasapp.app.widgets import (
+    ChoiceScreen,
     Column,
     ConfirmScreen,
     ParetoChart,
@@ -42,19 +44,22 @@ from nasapp.app.widgets import (
     SearchCurve,
     VirtualTable,
 )
+from nasapp.engine.analysis.decisions import decisions_of
 from nasapp.engine.execution.launch import launch_detached, launch_dir
 from nasapp.engine.jobs.spec import job_spec
 from nasapp.engine.results.export import why_not_exportable
 from nasapp.engine.results.stage2 import stage2_line
 from nasapp.engine.rewards.pareto import metric_direction
+from nasapp.engine.spaces import Space
 from nasapp.store import Store
-from nasapp.store.queries import data_version, events_after
+from nasapp.store.queries import Condition, data_version, events_after
 from nasapp.store.records import Job, Trial
 
 if TYPE_CHECKING:
     from nasapp.app.tui import NasApp
 
 CHART_THROTTLE_FROM = 1000  # trials: from here on the charts are re-plotted at most once per second
+MAX_COMPARED = 10  # marked trials the compare view takes
 ZOOMS = ("split", "table", "charts")
 
 
@@ -198,11 +203,14 @@ class TrialsPanel(Vertical):
     sort: reactive[str] = reactive("number", init=False)  # a column key
     reverse: reactive[bool] = reactive(False, init=False)
     showing: reactive[str] = reactive("trials", init=False)  # "trials" | "events"
+    where: reactive[str] = reactive("", init=False)  # the filter's text ("accuracy > 0.9"): app/trial_filter.py
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.model: TrialsModel | None = None  # set by the screen once it has read the job
         self.window: TrialsWindow | None = None
+        self.conditions: tuple[Condition, ...] = ()  # `where`, read
+        self.marked: list[int] = []  # trial ids the user marked (space), in marking order
 
     def compose(self) -> ComposeResult:
         yield Static("", id="bar")
@@ -228,6 +236,36 @@ class TrialsPanel(Vertical):
 
     def watch_reverse(self) -> None:
         self.refresh_rows(data_changed=False)
+
+    def set_where(self, text: str, fields: Fields) -> str | None:
+        """Filter by `text`; the problem with it (one line) when it cannot be read, and the filter unchanged."""
+        try:
+            conditions = parse_filter(text, fields)
+        except FilterError as error:
+            return str(error)
+        self.conditions = conditions
+        if text.strip() == self.where:
+            self.refresh_rows(data_changed=False)
+        self.where = text.strip()
+        return None
+
+    def watch_where(self) -> None:
+        self.refresh_rows(data_changed=False)
+
+    def toggle_mark(self) -> int | None:
+        """Mark or unmark the highlighted trial (then highlight the next one); the trial's id."""
+        key = self.table.cursor_key
+        if key is None:
+            return None
+        if key in self.marked:
+            self.marked.remove(key)
+        else:
+            self.marked.append(key)
+        self.table.marked = set(self.marked)
+        self.table.refresh()
+        self.table.action_cursor_down()
+        self._refresh_bar()
+        return key
 
     def watch_showing(self, showing: str) -> None:
         self.query_one(ContentSwitcher).current = showing
@@ -282,7 +320,7 @@ class TrialsPanel(Vertical):
                 self.set_reactive(TrialsPanel.sort, "number")
                 self.set_reactive(TrialsPanel.reverse, False)
         table.header_marks = {self.sort: "▼" if self.reverse else "▲"}
-        window.show(self.filter, self.sort, self.reverse, data_changed)
+        window.show(self.filter, self.sort, self.reverse, data_changed, self.conditions)
         self._show_window()
 
     def catch_up(self) -> None:
@@ -298,8 +336,11 @@ class TrialsPanel(Vertical):
     def _refresh_bar(self) -> None:
         if self.showing == "trials":
             arrow = "▼" if self.reverse else "▲"
-            text = (f"[b]Trials[/b] | Events (l) · filter [b]{self.filter}[/b] (f) · sort"
-                    f" [b]{self._sort_label()} {arrow}[/b] (o/O) · {self.table.row_count} shown")
+            shown = self.where if len(self.where) <= 24 else self.where[:23] + "…"
+            where = f"[b]{escape(shown)}[/b]" if self.where else "no filter"
+            marked = f" · {len(self.marked)} marked (m)" if self.marked else ""
+            text = (f"[b]Trials[/b]|Events (l) · [b]{self.filter}[/b] (f) · {where} (/) · sort"
+                    f" [b]{escape(self._sort_label())}{arrow}[/b] (o) · {self.table.row_count:,} shown{marked}")
         else:
             text = "Trials | [b]Events[/b] (l) · the job's log, newest last"
         self.query_one("#bar", Static).update(text)
@@ -332,22 +373,38 @@ class JobScreen(Screen):
 - **t** stage 2: retrains the top K distinct models with full settings (`nasapp stage2 JOB --top K`, started
   in the background); the header then shows its job, progress and Kendall's rank correlation between the
   search's rewards and stage 2's.
+- **/** filters the trials by any metric, the reward, the status, the trial number or a decision of the
+  space: `accuracy > 0.9`, `latency_ms < 5 and op = b`, `status = failed`, `blocks[3].kernel = 5`
+  (an empty filter shows every trial). **c** picks the table's metric columns.
+- **space** marks the highlighted trial (again to unmark); **m** compares the marked trials (up to 10)
+  side by side, their learning curves on one chart.
+- **a** the analysis: which decisions of the space mattered for the reward, the reward per choice, and
+  parallel coordinates, over a bounded sample of the trials. **d** the search space's dimensions.
 """
     BINDINGS: ClassVar[list[BindingType]] = [
+        # The footer of an 80-column terminal holds the keys shown here; the trials bar names f, /, o and l,
+        # and help (?) and the command palette (ctrl+p) list every key.
         Binding("question_mark", "app.help", "Help"),
         Binding("escape,backspace", "app.pop_screen", "Back"),
         Binding("p", "control('pause')", "Pause"),
         Binding("r", "control('resume')", "Resume"),
         Binding("s", "control('stop')", "Stop"),
-        Binding("e", "export_selected", "Export"),
-        Binding("b", "export_best", "Export best K"),
-        Binding("t", "stage2", "Stage 2", tooltip="Retrain the top K models with full settings (stage 2)"),
-        Binding("f", "cycle_filter", "Filter"),
-        Binding("o", "cycle_sort", "Sort"),
-        Binding("O", "reverse_sort", "Reverse sort", show=False),
-        Binding("l", "toggle_log", "Trials/Log"),
-        Binding("v", "toggle_chart", "Curve/Pareto"),
+        Binding("a", "analysis", "Analysis"),
         Binding("z", "zoom", "Zoom"),
+        Binding("e", "export_selected", "Export", show=False),
+        Binding("b", "export_best", "Export best K", show=False),
+        Binding("t", "stage2", "Stage 2", show=False,
+                tooltip="Retrain the top K models with full settings (stage 2)"),
+        Binding("f", "cycle_filter", "Status filter", show=False),
+        Binding("slash", "filter_prompt", "Filter by value", show=False),
+        Binding("c", "columns", "Metric columns", show=False),
+        Binding("space", "mark", "Mark trial", show=False),
+        Binding("m", "compare", "Compare marked", show=False),
+        Binding("d", "space", "Search space", show=False),
+        Binding("o", "cycle_sort", "Sort", show=False),
+        Binding("O", "reverse_sort", "Reverse sort", show=False),
+        Binding("l", "toggle_log", "Trials/Log", show=False),
+        Binding("v", "toggle_chart", "Curve/Pareto", show=False),
     ]
     DEFAULT_CSS = """
     JobScreen.-wide ChartsPanel #curve { display: block; }
@@ -371,6 +428,7 @@ class JobScreen(Screen):
         self.trials = TrialsPanel(id="trials-panel")
         self._version: int | None = None
         self._events_after = 0
+        self._fields: Fields | None = None
 
     @property
     def nas(self) -> NasApp:
@@ -437,6 +495,63 @@ class JobScreen(Screen):
 
     def action_toggle_log(self) -> None:
         self.trials.toggle_log()
+
+    def fields(self) -> Fields:
+        """What the filter can name: every metric seen, the space's decisions (read once)."""
+        assert self.model is not None and self.job is not None
+        if self._fields is None:
+            try:
+                decisions = decisions_of(Space.from_json(self.job.space))
+            except Exception:  # noqa: BLE001 - a space that does not load still filters by metrics
+                decisions = []
+            self._fields = Fields([], decisions)
+        return Fields(self.model.all_keys(), self._fields.decisions)
+
+    def action_filter_prompt(self) -> None:
+        def answered(text: str | None) -> None:
+            if text is None or self.model is None:
+                return
+            problem = self.trials.set_where(text, self.fields())
+            if problem:
+                self.notify(escape(problem), severity="warning", timeout=8)
+
+        if self.model is None:
+            return
+        self.app.push_screen(PromptScreen("Filter, e.g. accuracy > 0.9 and op = b (empty: all trials):",
+                                          self.trials.where), answered)
+
+    def action_columns(self) -> None:
+        def answered(keys: list[str] | None) -> None:
+            if keys is not None and self.model is not None:
+                self.model.choose_keys(keys)
+                self.trials.refresh_rows(data_changed=False)
+
+        if self.model is None:
+            return
+        keys = self.model.all_keys()
+        if not keys:
+            self.notify("no metrics reported yet", severity="warning")
+            return
+        self.app.push_screen(ChoiceScreen("The table's metric columns:", keys, self.model.metric_keys), answered)
+
+    def action_mark(self) -> None:
+        if self.trials.showing == "trials":
+            self.trials.toggle_mark()
+
+    def action_compare(self) -> None:
+        marked = self.trials.marked
+        if not marked:
+            self.notify("mark trials with space first (up to 10), then m compares them", severity="warning")
+            return
+        if len(marked) > MAX_COMPARED:
+            self.notify(f"comparing the first {MAX_COMPARED} of {len(marked)} marked trials", severity="warning")
+        self.nas.open_compare(self.job_id, marked[:MAX_COMPARED])
+
+    def action_analysis(self) -> None:
+        self.nas.open_analysis(self.job_id)
+
+    def action_space(self) -> None:
+        self.nas.open_space(self.job_id)
 
     def action_toggle_chart(self) -> None:
         self.charts.show_pareto = not self.charts.show_pareto

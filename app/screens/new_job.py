@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -78,7 +79,7 @@ def find_job_sources(search_dirs: list[Path]) -> list[JobSource]:
 @dataclass
 class Checked:
     spec: JobSpec
-    space_size: int | None
+    space_size: str  # Space.size_text(): "15,625 architectures", "N discrete combinations × K continuous ..."
     notes: list[str]  # legal settings that are probably not what was meant (the runner logs them as warnings)
 
 
@@ -114,7 +115,7 @@ def check_job(path: Path | None, name: str = "", max_trials: str = "", parallel:
             table = {key: value for key, value in table.items() if key in known}
         raw["strategy"] = {**table, "name": strategy}
     validated = validate_job(parse_job(raw, source=source, base=base))
-    return Checked(validated.spec, validated.space.size(), list(validated.notes))
+    return Checked(validated.spec, validated.space.size_text(), list(validated.notes))
 
 
 def _toml_value(value: Any) -> str:
@@ -196,6 +197,10 @@ class NewJobScreen(Screen):
     NewJobScreen .field { height: 1; margin-bottom: 1; }
     NewJobScreen .field Label { width: 12; }
     NewJobScreen .field Input { width: 1fr; background: $boost; }
+    /* the focused field must show on 16- and 256-colour terminals too, where $boost and a focused input's
+       background come out as one colour: it takes the accent and bold text */
+    NewJobScreen .field Input:focus { background: $accent 50%; text-style: bold; }
+    NewJobScreen .field Select:focus > SelectCurrent { background: $accent 50%; text-style: bold; }
     NewJobScreen .field Select { width: 1fr; }
     NewJobScreen #path { margin-top: 1; }
     NewJobScreen #preview { height: auto; color: $text-muted; }
@@ -236,8 +241,8 @@ class NewJobScreen(Screen):
         yield Header()
         with Horizontal(id="body"):
             with Vertical(id="sources"):
-                yield OptionList(*[Option(escape(s.label), id=str(i)) for i, s in enumerate(self.sources)],
-                                 id="files")
+                yield OptionList(*[Option(Text(s.label, no_wrap=True, overflow="ellipsis"), id=str(i))
+                                   for i, s in enumerate(self.sources)], id="files")
                 yield Input(placeholder="or a path to a job file + enter", id="path", compact=True)
             with VerticalScroll(id="form"):
                 with Horizontal(classes="field"):
@@ -356,8 +361,6 @@ class NewJobScreen(Screen):
             self.query_one("#preview", Static).update(f"from {escape(str(source))}")
             return
         spec = checked.spec
-        size = checked.space_size
-        size_text = "?" if size is None else (f"{size:,}" if size < 10**7 else f"{size:.2e}")
         trainer = spec.trainer.prebuilt or spec.trainer.ref or " ".join(spec.trainer.command or [])
         data = "-" if spec.data is None else spec.data.kind
         if isinstance(spec.data, FileData) and spec.data.path:
@@ -365,7 +368,7 @@ class NewJobScreen(Screen):
         latency = spec.latency.device if spec.latency.enabled else "not measured"
         notes = "".join(f"\nnote: {note}" for note in checked.notes)
         self.query_one("#preview", Static).update(escape(
-            f"valid: {spec.name}\nspace {spec.space.label} ({size_text} architectures)\ntrainer {trainer}"
+            f"valid: {spec.name}\nspace {spec.space.label} ({checked.space_size})\ntrainer {trainer}"
             f" ({spec.trainer.steps} steps)\ndata {data}\nreward {spec.reward.direction}"
             f" {spec.reward.formula or spec.reward.metric}\nlatency {latency}\nfrom {source}{notes}"))
 

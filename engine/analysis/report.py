@@ -56,6 +56,12 @@ class JobAnalysis:
 def analyze_job(store: Store, job: Job, sample: int = DEFAULT_SAMPLE) -> JobAnalysis:
     """Raises NasappError for a sample too small, too few succeeded trials, a reward that never varied, or a
     space with nothing to decide."""
+    return analyze_sample(store, job, sample)[0]
+
+
+def analyze_sample(store: Store, job: Job, sample: int = DEFAULT_SAMPLE) -> tuple[JobAnalysis, DecisionTable]:
+    """analyze_job's figures and the sample's decision table they came from (for parallel_rows and
+    learning_curves, without sampling twice)."""
     if sample < MIN_TRIALS:
         raise NasappError(f"--sample {sample}: give at least {MIN_TRIALS} (trials to analyse)")
     reward = job_spec(job).reward
@@ -65,9 +71,10 @@ def analyze_job(store: Store, job: Job, sample: int = DEFAULT_SAMPLE) -> JobAnal
     table = decision_table(space, trials.trials)
     if not table.decisions:
         raise NasappError(f"job {job.id}: its space holds a single architecture; there is no decision to analyse")
-    return JobAnalysis(job.id, job.name, reward.formula or reward.metric, reward.direction, trials.total,
-                       len(trials.trials), trials.best_kept, EVALUATOR, ALPHA,
-                       _decision_reports(table, reward.direction))
+    analysis = JobAnalysis(job.id, job.name, reward.formula or reward.metric, reward.direction, trials.total,
+                           len(trials.trials), trials.best_kept, EVALUATOR, ALPHA,
+                           _decision_reports(table, reward.direction))
+    return analysis, table
 
 
 def table_of(store: Store, job: Job, sample: int = DEFAULT_SAMPLE) -> DecisionTable:
