@@ -43,7 +43,7 @@ _RANDOM_SHARE = 1.0  # random architectures drawn per ask, as a share of `candid
 _WALK_STEPS = 4  # how far the walk on the model's prediction goes from the centre
 # the model is fitted on at most this many scores: the best half and the most recent half (a fit's cost grows
 # with its rows; a long search's recent scores say where it is, its best where to go)
-MAX_FIT_ROWS = 1_000
+MAX_FIT_ROWS = 500
 
 
 class PredictorOptions(StrategyOptions):
