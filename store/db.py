@@ -52,6 +52,17 @@ def trial_record(row: dict[str, Any]) -> Trial:
     return Trial(**values)
 
 
+def history_of(trials: list[Trial]) -> list[tuple[int, str, Trial]]:
+    """The asks and tells of a job's trials in the order they happened: [(seq, "ask" | "tell", trial), ...]."""
+    events: list[tuple[int, str, Trial]] = []
+    for trial in trials:
+        events.append((trial.ask_seq or 0, "ask", trial))
+        if trial.tell_seq is not None:
+            events.append((trial.tell_seq, "tell", trial))
+    events.sort(key=lambda e: e[0])
+    return events
+
+
 def _json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, allow_nan=True)
 
@@ -523,13 +534,7 @@ class Store:
 
     def history(self, job_id: int) -> list[tuple[int, str, Trial]]:
         """The job's asks and tells in the order they happened: [(seq, "ask" | "tell", trial), ...]."""
-        events: list[tuple[int, str, Trial]] = []
-        for trial in self.trials(job_id):
-            events.append((trial.ask_seq or 0, "ask", trial))
-            if trial.tell_seq is not None:
-                events.append((trial.tell_seq, "tell", trial))
-        events.sort(key=lambda e: e[0])
-        return events
+        return history_of(self.trials(job_id))
 
     # ---- metrics, events, commands ------------------------------------------------------------
     def add_metrics(self, trial_id: int, step: int, values: dict[str, float]) -> None:

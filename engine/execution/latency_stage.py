@@ -21,8 +21,7 @@ class LatencyStage:
         self.service.start()
         self.gate = LatencyGate.for_job(spec, space)
         if self.gate is not None:
-            for arch, latency_ms in measured:
-                self.gate.observe(arch, latency_ms)
+            self.gate.observe_many(measured)  # one fit, on the most recent
         self.waiting: dict[int, tuple[Any, dict[str, Any]]] = {}  # trial id -> (arch, the worker's result)
 
     @classmethod

@@ -13,6 +13,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from nasapp.engine.early_stopping import EarlyStoppingRule, make_rule
@@ -28,9 +29,9 @@ from nasapp.engine.jobs.liveness import HEARTBEAT_S, holder_text, process_start_
 from nasapp.engine.jobs.spec import JobSpec, job_spec
 from nasapp.engine.rewards.reward import compose_reward
 from nasapp.engine.spaces import Space
-from nasapp.engine.strategies import Strategy, TrialOutcome, make_strategy
+from nasapp.engine.strategies import Asked, Strategy, TrialOutcome, make_strategy
 from nasapp.store import Store, Trial
-from nasapp.store.db import FINISHED
+from nasapp.store.db import FINISHED, history_of
 
 POLL_S = 0.2
 COMMAND_POLL_S = 0.5
@@ -183,10 +184,7 @@ class Runner:
         job_dir = self.store.job_dir(self.job_id)
         # built first: bad devices fail before anything is written
         executor = EXECUTORS.get(self.spec.search.executor).make(self.spec, job_dir, self.worker_env)
-        self._replay_history()
-        self.pending = self.store.requeue_unfinished(self.job_id)
-        self.tallies = Tallies.load(self.store, self.job_id, self.direction)
-        self.done_at_start = self.tallies.finished()
+        trials = self._restore()
         self._start_baseline()
         self.store.update_job(self.job_id, status="running", message=None,
                               started_at=self.job.started_at or time.time())
@@ -196,11 +194,7 @@ class Runner:
         previous = signal.signal(signal.SIGTERM, _raise_stop)
         previous_int = signal.getsignal(signal.SIGINT)
         try:
-            measured = [(t.arch, t.metrics["latency_ms"]) for t in self.store.trials(self.job_id, "succeeded")
-                        if "latency_ms" in t.metrics]
-            self.latency = LatencyStage.for_job(self.spec, self.space, job_dir, measured)
-            self._target_to_gate()
-            self.checkpoints = self._checkpoints_to_continue()
+            self._start_latency(job_dir, trials)
             slots = executor.start()
             self.store.add_event(self.job_id, f"{len(slots)} workers on {', '.join(slots)}")
             return self._loop()
@@ -246,16 +240,36 @@ class Runner:
             self._emit_progress("running")
 
     # ---- history and resume ----------------------------------------------------------------------
-    def _replay_history(self) -> None:
-        for seq, kind, trial in self.store.history(self.job_id):
-            if kind == "ask":
-                if not self.baseline.is_baseline(trial.number, trial.fingerprint):  # never asked of the strategy
-                    self.strategy.ask(1)
-            else:
-                self.strategy.tell(outcome_of(trial, self.direction))
+    def _restore(self) -> list[Trial]:
+        """Start-up's reading of the store (bounded: the job's trials once, then aggregate or indexed queries):
+        the history replayed, unfinished trials requeued, the tallies. Returns the trials as read."""
+        trials = self.store.trials(self.job_id)  # the replay, the tallies and the latency stage share them
+        self._replay_history(trials)
+        self.pending = self.store.requeue_unfinished(self.job_id)
+        self.tallies = Tallies.load(self.store, self.job_id, self.direction, trials)
+        self.done_at_start = self.tallies.finished()
+        return trials
+
+    def _start_latency(self, job_dir: Path, trials: list[Trial]) -> None:
+        """The latency stage (its gate fitted once on the most recent measurements) and continue_from's
+        checkpoints: the last of start-up before the workers start."""
+        self.latency = LatencyStage.for_job(self.spec, self.space, job_dir, measured_latencies(trials))
+        self._target_to_gate()
+        self.checkpoints = self._checkpoints_to_continue()
+
+    def _replay_history(self, trials: list[Trial]) -> None:
+        """Resume: the stored asks and tells into the fresh strategy (``Strategy.replay``: exact for a short
+        history, bounded for a long one), and the finished trials' reports into the early-stopping rule."""
+        history: list[Asked | TrialOutcome] = []
+        for seq, kind, trial in history_of(trials):
+            if kind == "tell":
+                history.append(outcome_of(trial, self.direction))
+            elif not self.baseline.is_baseline(trial.number, trial.fingerprint):  # never asked of the strategy
+                history.append(Asked(trial.number, trial.arch, trial.fingerprint or self.space.fingerprint(trial.arch)))
             self.seq = seq + 1
+        self.strategy.replay(history)
         if self.rule is not None:
-            finished = {t.id: t.number for t in self.store.trials(self.job_id) if t.tell_seq is not None}
+            finished = {t.id: t.number for t in trials if t.tell_seq is not None}
             for trial_id, step, values in self.store.job_metrics(self.job_id):
                 value = values.get(self.spec.reward.metric)
                 if trial_id in finished and isinstance(value, int | float):
@@ -536,6 +550,14 @@ class Runner:
             running=self.tallies.counts["running"], failed=self.tallies.counts["failed"], best=self.tallies.best,
             elapsed_s=time.monotonic() - self.started, status=status, done_at_start=self.done_at_start,
         ))
+
+
+def measured_latencies(trials: list[Trial]) -> list[tuple[Any, float]]:
+    """(arch, latency_ms) of the measured succeeded trials, in the order they were told (the gate keeps the most
+    recent ones)."""
+    measured = [t for t in trials if t.status == "succeeded" and "latency_ms" in t.metrics]
+    measured.sort(key=lambda t: t.tell_seq if t.tell_seq is not None else -1)
+    return [(t.arch, t.metrics["latency_ms"]) for t in measured]
 
 
 def job_settings(spec: JobSpec) -> dict[str, Any]:

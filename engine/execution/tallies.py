@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from nasapp.store import Store
+from nasapp.store import Store, Trial
 from nasapp.store.db import FINISHED, TRIAL_STATES
 
 MIN_TRIALS_FOR_FAILURE_POLICY = 10
@@ -28,8 +28,10 @@ class Tallies:
     infeasible: int = 0  # failed with reason "constraint": the search working, not broken
 
     @classmethod
-    def load(cls, store: Store, job_id: int, direction: str) -> Tallies:
-        trials = store.trials(job_id)
+    def load(cls, store: Store, job_id: int, direction: str, trials: list[Trial] | None = None) -> Tallies:
+        """From the store: two aggregate queries, and ``trials`` (all of the job's, as the runner read them at
+        start-up; read here when not given) for the next number and the infeasible count."""
+        trials = store.trials(job_id) if trials is None else trials
         best = store.best_trials(job_id, 1, direction)
         return cls(
             direction=direction, counts=store.counts(job_id),

@@ -16,7 +16,7 @@ from nasapp.engine.strategies import (
     random_search,
     rl,
 )
-from nasapp.engine.strategies.base import Strategy, StrategyEntry, StrategyOptions, TrialOutcome
+from nasapp.engine.strategies.base import Asked, Strategy, StrategyEntry, StrategyOptions, TrialOutcome
 from nasapp.engine.strategies.evolution import RegularizedEvolution
 from nasapp.engine.strategies.random_search import RandomSearch
 
@@ -34,8 +34,8 @@ STRATEGIES.register(prescreen.ENTRY)
 STRATEGIES.register(copies.ENTRY)
 STRATEGIES.register(given.ENTRY)
 
-__all__ = ["STRATEGIES", "RandomSearch", "RegularizedEvolution", "Strategy", "StrategyEntry", "StrategyOptions",
-           "TrialOutcome", "make_strategy"]
+__all__ = ["STRATEGIES", "Asked", "RandomSearch", "RegularizedEvolution", "Strategy", "StrategyEntry",
+           "StrategyOptions", "TrialOutcome", "make_strategy"]
 
 
 def make_strategy(options: StrategyOptions | dict[str, Any], space: Any, seed: int) -> Strategy:

@@ -12,12 +12,30 @@ state and must be deterministic given its seed and this sequence of calls):
 4. ``tell(outcome)``: the :class:`TrialOutcome` of every asked architecture, exactly once, in completion order
    (not ask order when trials run in parallel). ``outcome.score`` is the reward as the strategy should see it:
    higher is always better (the runner negates rewards for ``direction = "min"``).
+5. ``replay(history)`` (resume): a fresh strategy is given the job's stored asks (:class:`Asked`, each with the
+   architecture that was proposed) and tells (:class:`TrialOutcome`) in the order they happened.
+
+The replay rule (resume must stay bounded on a 100,000-trial job):
+
+- A history of at most ``exact_replay_asks`` asks (1,000 unless a strategy lowers it) is replayed *exactly*:
+  ``ask(1)`` for every ask and ``tell`` for every tell, as the search made them. Given its seed, the strategy
+  is then in the state the uninterrupted search was in, and proposes what it would have proposed.
+- A longer history goes to :meth:`Strategy.restore`, which rebuilds the state from the stored proposals and
+  outcomes *without proposing* (no sampling, no model fitted per ask): it records what was asked (so nothing is
+  asked again), applies the tells, and leaves any model to be fitted once, at the next ask. Its random
+  generators are reseeded from the seed and the history's length (:meth:`Strategy.reseed`), so two resumes of
+  one history propose the same, but not what the uninterrupted search would have proposed. A strategy whose
+  ``ask`` draws nothing random and whose ``tell`` is cheap (``copies``) restores exactly.
+
+The default ``restore`` is the exact loop: a strategy whose ``ask`` or ``tell`` costs more than a few
+microseconds (a model, a sampler, a walk of the space) overrides ``restore``; ``tests/test_strategies_all.py``
+checks that no registered strategy proposes or fits per replayed ask.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -53,6 +71,28 @@ class TrialOutcome:
         return self.state == "succeeded" and self.score is not None
 
 
+@dataclass(frozen=True)
+class Asked:
+    """A stored ask, as resume replays it: trial ``number`` was proposed as ``arch`` (``fingerprint`` its key)."""
+
+    number: int
+    arch: Any
+    fingerprint: str
+
+
+HistoryEvent = Asked | TrialOutcome  # a tell is the TrialOutcome the strategy was told
+
+
+def asks_of(history: Sequence[HistoryEvent]) -> list[Asked]:
+    return [event for event in history if isinstance(event, Asked)]
+
+
+def untold(history: Sequence[HistoryEvent]) -> list[tuple[int, Asked]]:
+    """The asks (with their ask index: the k-th ask is k) that no tell of the history answers yet."""
+    told = {event.number for event in history if isinstance(event, TrialOutcome)}
+    return [(k, ask) for k, ask in enumerate(asks_of(history)) if ask.number not in told]
+
+
 class StrategyOptions(Options):
     """``[strategy]``: ``name`` picks the registered strategy; each strategy's model adds its own keys."""
 
@@ -84,6 +124,7 @@ class Strategy(ABC):
     """Proposes architectures (``ask``) and learns from how they ended (``tell``). See the module docstring."""
 
     name: str = ""
+    exact_replay_asks = 1_000  # histories with at most this many asks replay exactly (see the module docstring)
 
     def __init__(self, space: Any, seed: int, options: StrategyOptions | None = None) -> None:
         self.space = space
@@ -114,6 +155,33 @@ class Strategy(ABC):
 
     def report(self, number: int, step: int, metrics: Mapping[str, float]) -> None:  # noqa: B027
         """An intermediate report of trial ``number`` (optional; the default ignores it)."""
+
+    def replay(self, history: Sequence[HistoryEvent]) -> None:
+        """Resume: bring a fresh strategy to where the stored asks and tells left the search (the rule is in the
+        module docstring): exactly for a short history, through :meth:`restore` for a long one."""
+        if len(asks_of(history)) <= self.exact_replay_asks:
+            self.replay_exactly(history)
+        else:
+            self.restore(history)
+
+    def replay_exactly(self, history: Sequence[HistoryEvent]) -> None:
+        """The calls the search made, again: ``ask(1)`` per ask (its result is the stored arch, given the seed)."""
+        for event in history:
+            if isinstance(event, Asked):
+                self.ask(1)
+            else:
+                self.tell(event)
+
+    def restore(self, history: Sequence[HistoryEvent]) -> None:
+        """Rebuild the state of a long history in bounded time, without proposing (override it; this default is
+        the exact replay, whose cost grows with the history times the cost of an ask)."""
+        self.replay_exactly(history)
+
+    def reseed(self, history: Sequence[HistoryEvent]) -> np.random.Generator:
+        """After a restore: ``self.rng`` drawn afresh from the seed and the number of asks (deterministic given the
+        history); returns it, for seeding any other generator the strategy holds."""
+        self.rng = np.random.default_rng([self.seed % 2**63, len(asks_of(history))])
+        return self.rng
 
 
 @dataclass(frozen=True)

@@ -9,11 +9,12 @@ Unlike every other strategy it proposes repeats by design (``proposes_repeats``)
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Literal
 
 from pydantic import Field
 
-from nasapp.engine.strategies.base import Strategy, StrategyEntry, StrategyOptions, TrialOutcome
+from nasapp.engine.strategies.base import HistoryEvent, Strategy, StrategyEntry, StrategyOptions, TrialOutcome
 from nasapp.engine.strategies.random_search import RandomSearch
 
 
@@ -47,6 +48,13 @@ class Copies(Strategy):
         if (outcome.state == "failed" and outcome.reason in self.options.resample_on
                 and self.space.fingerprint(outcome.arch) == self.space.fingerprint(self.current)):
             self.current = self.resamples.propose()
+
+
+    def restore(self, history: Sequence[HistoryEvent]) -> None:
+        """Exact: an ask draws nothing, so the tells alone rebuild the state."""
+        for event in history:
+            if isinstance(event, TrialOutcome):
+                self.tell(event)
 
 
 ENTRY = StrategyEntry("copies", "the same architecture in every trial (its own seed each), resampled when it"

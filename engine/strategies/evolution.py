@@ -11,15 +11,19 @@ distance) among equals, as NSGA-II ranks; trials that lack one of the metrics do
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Sequence
 from typing import Any, Literal
 
+import numpy as np
 from pydantic import Field, model_validator
 
 from nasapp.engine.strategies.base import (
+    HistoryEvent,
     MultiObjectiveOptions,
     Strategy,
     StrategyEntry,
     TrialOutcome,
+    asks_of,
     objective_values,
 )
 from nasapp.engine.strategies.pareto_rank import pareto_order
@@ -59,6 +63,17 @@ class RegularizedEvolution(Strategy):
         if not self.population:  # every initial trial failed so far
             return self.initial.propose()
         return self.space.mutate(self.tournament_winner(), self.rng)
+
+    def restore(self, history: Sequence[HistoryEvent]) -> None:
+        """The population is the last ``population`` members told (a tell is a deque append); the generators are
+        reseeded (base.py: the replay rule)."""
+        asks = asks_of(history)
+        self.asked = len(asks)
+        self.initial.seen.update(ask.fingerprint for ask in asks)
+        for event in history:
+            if isinstance(event, TrialOutcome):
+                self.tell(event)
+        self.initial.rng = np.random.default_rng(int(self.reseed(history).integers(2**31)))
 
     def tournament_winner(self) -> Any:
         """The best of ``sample_size`` members drawn without replacement (draws from ``self.rng``)."""

@@ -4,9 +4,12 @@ from (stage 2 reads it back)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Literal
 
-from nasapp.engine.strategies.base import Strategy, StrategyEntry, StrategyOptions
+import numpy as np
+
+from nasapp.engine.strategies.base import HistoryEvent, Strategy, StrategyEntry, StrategyOptions, asks_of
 from nasapp.engine.strategies.random_search import RandomSearch
 
 
@@ -30,6 +33,16 @@ class Given(Strategy):
         arch = self.queue.pop() if self.queue else self.random.propose()
         self.random.seen.add(self.space.fingerprint(arch))
         return arch
+
+
+    def restore(self, history: Sequence[HistoryEvent]) -> None:
+        """Exact while the asks did not go past the list (proposing draws nothing random until then)."""
+        asks = asks_of(history)
+        used = min(len(asks), len(self.queue))
+        del self.queue[len(self.queue) - used:]  # popped from the end
+        self.random.seen.update(ask.fingerprint for ask in asks)
+        if len(asks) > used:
+            self.random.rng = np.random.default_rng(int(self.reseed(history).integers(2**31)))
 
 
 ENTRY = StrategyEntry("given", "a given list of architectures in order, then random ones: how stage 2 retrains"

@@ -10,11 +10,21 @@ the values of the random start.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Literal
 
+import numpy as np
 from pydantic import Field
 
-from nasapp.engine.strategies.base import Strategy, StrategyEntry, StrategyOptions, TrialOutcome
+from nasapp.engine.strategies.base import (
+    HistoryEvent,
+    Strategy,
+    StrategyEntry,
+    StrategyOptions,
+    TrialOutcome,
+    asks_of,
+    untold,
+)
 from nasapp.engine.strategies.random_search import RandomSearch
 
 
@@ -48,6 +58,19 @@ class LocalSearch(Strategy):
         if self.random_left > 0:
             self.random_left -= 1
         return self._asked(self.random.propose())
+
+    def restore(self, history: Sequence[HistoryEvent]) -> None:
+        """Climb on from the best architecture found (its unasked neighbours next), or start a random phase when
+        none succeeded; nothing asked before is asked again (base.py: the replay rule)."""
+        keys = [ask.fingerprint for ask in asks_of(history)]
+        self.asked.update(keys)
+        self.random.seen.update(keys)
+        self.random.rng = np.random.default_rng(int(self.reseed(history).integers(2**31)))
+        self.pending = len(untold(history))
+        scored = [(e.arch, float(e.score)) for e in history  # type: ignore[arg-type]
+                  if isinstance(e, TrialOutcome) and e.succeeded]
+        if scored:
+            self._move(max(scored, key=lambda member: member[1]))
 
     def _asked(self, arch: Any) -> Any:
         self.asked.add(self.space.fingerprint(arch))

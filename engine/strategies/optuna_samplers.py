@@ -13,6 +13,13 @@ random one when it has none, handed to Optuna as an enqueued trial so the sample
 costs one sampler call, and the search moves where the sampler wanted to go. Repeats happen only once the space
 has no unseen architecture.
 
+Resume: a short history replays exactly (the same calls, so the same proposals). A long one (more asks than
+``exact_replay_asks``, per sampler in :data:`EXACT_REPLAY_ASKS`) is restored without asking the sampler: the most
+recent :data:`RESTORE_WINDOW` outcomes are added to a fresh study in bulk (``study.add_trials``: the sampler's
+cost per ask grows with the study; GP's with its cube), asks still unanswered become RUNNING trials that later
+tells end, and the sampler is seeded from the seed and the history's length. NSGA-II's trials are given
+generations in order, so it goes on from the last full generation; CMA-ES starts a new distribution.
+
 Optuna is imported when a strategy is built, not when the registry is (it costs half a second).
 """
 
@@ -26,20 +33,26 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import Field
 
 from nasapp.engine.strategies.base import (
+    HistoryEvent,
     MultiObjectiveOptions,
     Strategy,
     StrategyEntry,
     StrategyOptions,
     TrialOutcome,
+    asks_of,
     objective_values,
+    untold,
 )
-from nasapp.engine.strategies.optuna_space import arch_params, suggest_arch
+from nasapp.engine.strategies.optuna_space import arch_params, param_distributions, suggest_arch
 
 if TYPE_CHECKING:
     import optuna
 
 _SAMPLE_TRIES = 200
 _ENUMERATE_BELOW = 100_000  # spaces this small fall back to drawing from the unseen ones
+# the longest history replayed exactly; GP's ask takes seconds past a hundred trials, TPE's grows with the study
+EXACT_REPLAY_ASKS = {"tpe": 500, "cmaes": 500, "gp": 40, "nsga2": 1_000}
+RESTORE_WINDOW = {"tpe": 1_000, "cmaes": 1_000, "gp": 100, "nsga2": 1_000}  # outcomes a restored study holds
 
 
 class StartupOptions(StrategyOptions):
@@ -78,7 +91,7 @@ class NSGA2Options(MultiObjectiveOptions):
 class _Ending:
     """How an Optuna trial ends: its state and, when COMPLETE, its values."""
 
-    state: str  # an optuna.trial.TrialState name: COMPLETE, PRUNED or FAIL
+    state: str  # an optuna.trial.TrialState name: COMPLETE, PRUNED or FAIL (RUNNING: restored, not told)
     values: tuple[float, ...] | None = None
 
 
@@ -122,8 +135,10 @@ class OptunaStrategy(Strategy):
         self.study = _optuna().create_study(sampler=make_sampler(options, seed),
                                             directions=["maximize"] * (1 + len(self.objectives)))
         self.asked: set[str] = set()  # fingerprints of every architecture proposed
-        self.pending: dict[int, tuple[optuna.Trial, str]] = {}  # ask number -> its Optuna trial, fingerprint
+        # ask number -> its Optuna trial (a trial number after a restore), fingerprint
+        self.pending: dict[int, tuple[optuna.Trial | int, str]] = {}
         self.asks = 0
+        self.exact_replay_asks = EXACT_REPLAY_ASKS.get(self.name, Strategy.exact_replay_asks)
 
     def ask(self, n: int = 1) -> list[Any]:
         """``n`` architectures, pairwise different and never asked before (while the space has unseen ones);
@@ -148,6 +163,38 @@ class OptunaStrategy(Strategy):
         if trial is None:
             return
         self._end(trial, self._ending(outcome))
+
+    def restore(self, history: list[HistoryEvent]) -> None:  # type: ignore[override]
+        """A long history in bulk: its most recent outcomes as finished trials of a fresh study (module docs)."""
+        optuna = _optuna()
+        asks = asks_of(history)
+        self.asked.update(ask.fingerprint for ask in asks)
+        self.asks = len(asks)
+        sampler = make_sampler(self.options, int(self.reseed(history).integers(2**32)))  # type: ignore[arg-type]
+        self.study = optuna.create_study(sampler=sampler, directions=["maximize"] * (1 + len(self.objectives)))
+        asked_numbers = {ask.number for ask in asks}
+        tells = [e for e in history if isinstance(e, TrialOutcome) and e.number in asked_numbers]
+        window = tells[-RESTORE_WINDOW.get(self.name, 1_000):]
+        generation_key = getattr(type(sampler), "_get_generation_key", None)
+        population = getattr(self.options, "population_size", 0)
+        trials, complete = [], 0
+        for outcome in window:
+            ending = self._ending(outcome)
+            attrs = {generation_key(): complete // population} if generation_key and population else {}
+            complete += ending.state == "COMPLETE"
+            trials.append(self._frozen(optuna, outcome.arch, ending, attrs))
+        open_asks = untold(history)
+        trials += [self._frozen(optuna, ask.arch, _Ending("RUNNING"), {}) for _, ask in open_asks]
+        self.study.add_trials(trials)
+        for (k, ask), number in zip(open_asks, range(len(window), len(trials)), strict=True):
+            self.pending[k] = (number, ask.fingerprint)
+
+    def _frozen(self, optuna: Any, arch: Any, ending: _Ending, attrs: dict[str, Any]) -> Any:
+        params = arch_params(self.space, self.slots, arch)
+        distributions = param_distributions(self.slots, params)
+        values = list(ending.values) if ending.values is not None else None
+        return optuna.trial.create_trial(state=self._trial_state[ending.state], values=values, params=params,
+                                         distributions=distributions, system_attrs=attrs)
 
     # -- asking --------------------------------------------------------------------------------------------
 
@@ -186,7 +233,7 @@ class OptunaStrategy(Strategy):
 
     # -- telling -------------------------------------------------------------------------------------------
 
-    def _take_pending(self, number: int, fingerprint: str) -> optuna.Trial | None:
+    def _take_pending(self, number: int, fingerprint: str) -> optuna.Trial | int | None:
         """The Optuna trial of ask ``number``; when that ask was of another architecture, the oldest pending
         ask of this one."""
         entry = self.pending.get(number)
@@ -206,7 +253,7 @@ class OptunaStrategy(Strategy):
             return _Ending("FAIL")
         return _Ending("COMPLETE", values)
 
-    def _end(self, trial: optuna.Trial, ending: _Ending) -> None:
+    def _end(self, trial: optuna.Trial | int, ending: _Ending) -> None:
         values = list(ending.values) if ending.values is not None else None
         self.study.tell(trial, values, state=self._trial_state[ending.state])
 

@@ -7,7 +7,8 @@ then encode) only after one of those was suggested.
 
 Parameter names are slot paths (``blocks[3].kernel``, ``head{mlp}.width``); a choice is a categorical over its
 option indices, an integer or a repeat's length an int, a floating dimension a float (log scale when ``log``).
-Torch-free and Optuna-import-free: the trial is only called through its ``suggest_*`` methods.
+Torch-free; Optuna is imported only by :func:`param_distributions`; the trial is only called through its
+``suggest_*`` methods.
 """
 
 from __future__ import annotations
@@ -53,6 +54,23 @@ def arch_params(space: Any, slots: list[Slot], arch: Any) -> dict[str, Any]:
         if slot.low < slot.high and slot.low <= value <= slot.high:
             params[slot.path] = float(value) if slot.kind == "floating" else int(value)
     return params
+
+
+def param_distributions(slots: list[Slot], params: dict[str, Any]) -> dict[str, Any]:
+    """The Optuna distributions :func:`suggest_arch` gives the parameters ``params`` (for ``create_trial``)."""
+    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+    found: dict[str, Any] = {}
+    for slot in slots:
+        if slot.path not in params:
+            continue
+        if slot.kind == "choice":
+            found[slot.path] = CategoricalDistribution(list(range(int(slot.high) + 1)))
+        elif slot.kind in ("integer", "length"):
+            found[slot.path] = IntDistribution(int(slot.low), int(slot.high))
+        else:
+            found[slot.path] = FloatDistribution(slot.low, slot.high, log=slot.log)
+    return found
 
 
 def _probe(slot: Slot) -> float:

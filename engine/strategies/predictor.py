@@ -21,18 +21,29 @@ are never asked again and are not fitted (their score is unknown).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Literal
 
 import numpy as np
 from pydantic import Field
 
-from nasapp.engine.strategies.base import Strategy, StrategyEntry, StrategyOptions, TrialOutcome
+from nasapp.engine.strategies.base import (
+    HistoryEvent,
+    Strategy,
+    StrategyEntry,
+    StrategyOptions,
+    TrialOutcome,
+    asks_of,
+)
 from nasapp.engine.strategies.ensemble import MLPEnsemble
 from nasapp.engine.strategies.features import Features
 from nasapp.engine.strategies.random_search import RandomSearch
 
 _RANDOM_SHARE = 1.0  # random architectures drawn per ask, as a share of `candidates`: the model's view far away
 _WALK_STEPS = 4  # how far the walk on the model's prediction goes from the centre
+# the model is fitted on at most this many scores: the best half and the most recent half (a fit's cost grows
+# with its rows; a long search's recent scores say where it is, its best where to go)
+MAX_FIT_ROWS = 500
 
 
 class PredictorOptions(StrategyOptions):
@@ -48,6 +59,7 @@ class PredictorOptions(StrategyOptions):
 class Predictor(Strategy):
     name = "predictor"
     options: PredictorOptions
+    exact_replay_asks = 200  # an exact replay fits the ensemble once per ask
 
     def __init__(self, space: Any, seed: int, options: PredictorOptions | None = None) -> None:
         super().__init__(space, seed, options or PredictorOptions())
@@ -64,8 +76,9 @@ class Predictor(Strategy):
         if len(self.scored) < self.options.initial:
             return self._asked(self.random.propose())
         if self.fitted_on != len(self.scored):
-            x = self._rows([(self.space.fingerprint(arch), arch) for arch, _ in self.scored], self.rows)
-            self.model.fit(x, np.array([score for _, score in self.scored]), self.rng)
+            fitted = fit_rows(self.scored)
+            x = self._rows([(self.space.fingerprint(arch), arch) for arch, _ in fitted], self.rows)
+            self.model.fit(x, np.array([score for _, score in fitted]), self.rng)
             self.fitted_on = len(self.scored)
         self.candidate_rows = {}
         found = self._candidates()
@@ -134,6 +147,31 @@ class Predictor(Strategy):
         self.asked.add(self.space.fingerprint(outcome.arch))
         if outcome.succeeded:
             self.scored.append((outcome.arch, float(outcome.score)))  # type: ignore[arg-type]
+
+    def restore(self, history: Sequence[HistoryEvent]) -> None:
+        """Record the asks and the scores without fitting: the next ask fits the model once (base.py: the replay
+        rule)."""
+        asks = asks_of(history)
+        keys = {ask.number: ask.fingerprint for ask in asks}
+        self.asked.update(keys.values())
+        self.random.seen.update(keys.values())
+        for event in history:
+            if isinstance(event, TrialOutcome):
+                if event.number not in keys:  # told, never asked (the baseline)
+                    self.asked.add(self.space.fingerprint(event.arch))
+                if event.succeeded:
+                    self.scored.append((event.arch, float(event.score)))  # type: ignore[arg-type]
+        self.random.rng = np.random.default_rng(int(self.reseed(history).integers(2**31)))
+
+
+def fit_rows(scored: list[tuple[Any, float]]) -> list[tuple[Any, float]]:
+    """What the model is fitted on: every score, or past MAX_FIT_ROWS the best half and the most recent half."""
+    if len(scored) <= MAX_FIT_ROWS:
+        return scored
+    half = MAX_FIT_ROWS // 2
+    recent = range(len(scored) - half, len(scored))
+    older = sorted(range(len(scored) - half), key=lambda i: scored[i][1], reverse=True)[:half]
+    return [scored[i] for i in sorted(older)] + [scored[i] for i in recent]
 
 
 ENTRY = StrategyEntry("predictor", "BANANAS-style: a neural ensemble ranks the unasked neighbours of the best and"

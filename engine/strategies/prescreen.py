@@ -10,19 +10,29 @@ The strategy needs a *scorer*, ``scorer(archs) -> list[float]``, set on it befor
 sets one that builds each architecture with the job's prebuilt space on one batch of the job's data
 (:func:`nasapp.engine.proxies.job_scorer.job_scorer`); ``nasapp bench`` sets one that reads a column of the
 table. Scores are deterministic, so a resume replays the same choices (it scores the replayed pools again).
+A long history is restored without scoring (base.py: the replay rule): the base strategy is restored from the
+trained architectures alone (the passed-over ones were never stored).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
 from nasapp.engine.errors import NasappError
-from nasapp.engine.strategies.base import Strategy, StrategyEntry, StrategyOptions, TrialOutcome
+from nasapp.engine.strategies.base import (
+    HistoryEvent,
+    Strategy,
+    StrategyEntry,
+    StrategyOptions,
+    TrialOutcome,
+    asks_of,
+    untold,
+)
 
 Scorer = Callable[[list[Any]], list[float]]
 
@@ -48,6 +58,7 @@ class Prescreen(Strategy):
     name = "prescreen"
     options: PrescreenOptions
     needs_scorer = True
+    exact_replay_asks = 100  # an exact replay scores a pool per ask (the job scorer builds each model)
 
     def __init__(self, space: Any, seed: int, options: PrescreenOptions | None = None) -> None:
         from nasapp.engine.strategies import make_strategy
@@ -91,6 +102,14 @@ class Prescreen(Strategy):
         number = self.base_number.pop(outcome.number, None)
         if number is not None:
             self.base.tell(dataclasses.replace(outcome, number=number))
+
+    def restore(self, history: Sequence[HistoryEvent]) -> None:
+        """The base strategy restored from the trained architectures (its k-th ask is ours); nothing is scored."""
+        asks = asks_of(history)
+        self.base.restore(history)
+        self.chosen.update(ask.fingerprint for ask in asks)
+        self.asks = self.base_asks = len(asks)
+        self.base_number = {k: k for k, _ in untold(history)}
 
     def report(self, number: int, step: int, metrics: Any) -> None:
         if number in self.base_number:

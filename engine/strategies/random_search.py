@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Literal
 
-from nasapp.engine.strategies.base import Strategy, StrategyEntry, StrategyOptions
+from nasapp.engine.strategies.base import HistoryEvent, Strategy, StrategyEntry, StrategyOptions, asks_of
 
 _TRIES = 200
 _ENUMERATE_BELOW = 100_000  # spaces this small fall back to drawing from the unseen ones
@@ -25,6 +26,11 @@ class RandomSearch(Strategy):
         arch = self._fresh_sample()
         self.seen.add(self.space.fingerprint(arch))
         return arch
+
+    def restore(self, history: Sequence[HistoryEvent]) -> None:
+        """Every asked architecture counts as seen; the generator is reseeded (base.py: the replay rule)."""
+        self.seen.update(ask.fingerprint for ask in asks_of(history))
+        self.reseed(history)
 
     def _fresh_sample(self) -> Any:
         for _ in range(_TRIES):

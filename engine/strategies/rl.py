@@ -24,11 +24,17 @@ Proposals avoid every architecture already asked in this search: a seen sample i
 temperature (towards uniform); a small finite space then falls back to an unseen architecture at random; only
 past that is a repeat allowed. Everything random comes from ``self.rng`` in call order, so a replay of the same
 asks and tells proposes the same architectures.
+
+Resume of a long history (base.py: the replay rule): every asked architecture counts as seen, the worst success
+is taken over the whole history, and only the most recent :data:`RESTORE_WINDOW` outcomes train a fresh policy
+(each from its architecture's encoding), in order: the reward statistics forget older rewards within tens of
+outcomes anyway, and the policy then starts from what the search learned last.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -36,7 +42,14 @@ import numpy as np
 from pydantic import Field
 
 from nasapp.engine.spaces.dims import SENTINEL, Slot
-from nasapp.engine.strategies.base import Strategy, StrategyEntry, StrategyOptions, TrialOutcome
+from nasapp.engine.strategies.base import (
+    HistoryEvent,
+    Strategy,
+    StrategyEntry,
+    StrategyOptions,
+    TrialOutcome,
+    asks_of,
+)
 
 _MAX_CATEGORIES = 64  # wider integers are Gaussian: a categorical would learn each value separately
 _INITIAL_STD = 0.3  # on the unit interval: about the spread of a uniform draw (0.29)
@@ -44,6 +57,7 @@ _MEAN_RANGE = (-0.5, 1.5)  # a mean past the ends puts most samples on the bound
 _LOG_STD_RANGE = (math.log(0.01), math.log(1.0))
 _TRIES = 32  # redraws of a seen architecture, the k-th at temperature 2 ** (k / 4) (up to ~200)
 _ENUMERATE_BELOW = 100_000  # finite spaces this small fall back to drawing from the unseen ones
+RESTORE_WINDOW = 1_000  # outcomes a restored policy is trained on (the most recent)
 
 
 class RLOptions(StrategyOptions):
@@ -288,6 +302,17 @@ class Reinforce(Strategy):
         self.in_batch += 1
         if self.in_batch == self.opts.batch:
             self._update()
+
+    def restore(self, history: Sequence[HistoryEvent]) -> None:
+        """A long history: the policy learns from its most recent outcomes only (see the module docstring)."""
+        self.seen.update(ask.fingerprint for ask in asks_of(history))
+        tells = [event for event in history if isinstance(event, TrialOutcome)]
+        older = tells[:-RESTORE_WINDOW]
+        scores = [e.score for e in older if e.succeeded and e.score is not None and math.isfinite(e.score)]
+        self.worst = min(scores, default=None)
+        for outcome in tells[-RESTORE_WINDOW:]:
+            self.tell(outcome)
+        self.reseed(history)
 
     def _asked_draw(self, arch: Any) -> Draw:
         """What was sampled when ``arch`` was asked (forgotten now); from its encoding if it never was."""
