@@ -52,7 +52,7 @@ _SAMPLE_TRIES = 200
 _ENUMERATE_BELOW = 100_000  # spaces this small fall back to drawing from the unseen ones
 # the longest history replayed exactly; GP's ask takes seconds past a hundred trials, TPE's grows with the study
 EXACT_REPLAY_ASKS = {"tpe": 500, "cmaes": 500, "gp": 40, "nsga2": 1_000}
-RESTORE_WINDOW = {"tpe": 1_000, "cmaes": 1_000, "gp": 100, "nsga2": 1_000}  # outcomes a restored study holds
+RESTORE_WINDOW = {"tpe": 1_000, "cmaes": 1_000, "gp": 50, "nsga2": 1_000}  # outcomes a restored study holds
 
 
 class StartupOptions(StrategyOptions):
