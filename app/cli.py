@@ -242,6 +242,8 @@ def _print_outcome(summary: dict[str, Any], console: Console = out, next_steps: 
               f" in {summary['elapsed_s']:.0f} s")
     if summary["message"]:
         console.print(plain(summary["message"]))
+    if summary.get("waiting"):
+        console.print(plain(f"waiting: {summary['waiting']}"))
     if summary.get("pruned", {}).get("count"):
         console.print(_pruned_line(summary["pruned"]))
     failures = summary.get("failures")
@@ -355,6 +357,9 @@ def list_jobs(as_json: JsonOption = False, db: DbOption = None) -> None:
         table.add_row(str(s["id"]), plain(names[s["id"]], False), s["status"], f"{s['finished']}/{s['max_trials']}",
                       str(s["counts"]["failed"]), str(s["counts"]["pruned"]), best, format_duration(s["elapsed_s"]))
     out.print(table)
+    for s in summaries:
+        if s["waiting"]:
+            out.print(plain(f"job {s['id']} waiting: {s['waiting']}", False))
 
 
 @app.command()

@@ -620,13 +620,19 @@ class Store:
 
     def heartbeat(self, job_id: int, token: str) -> bool:
         """Refresh the lock's heartbeat; False when this token no longer holds the lock (another runner took it)."""
+        now = time.time()
         cursor = self.conn.execute("UPDATE jobs SET heartbeat_at = ? WHERE id = ? AND runner_token = ?",
-                                   (time.time(), job_id, token))
+                                   (now, job_id, token))
+        self.conn.execute("UPDATE leases SET heartbeat_at = ? WHERE runner_token = ?", (now, token))
         return cursor.rowcount == 1
 
     def release_job(self, job_id: int, token: str | None, **fields: Any) -> bool:
         """Release the lock `token` holds, writing `fields` (status, message, ...) in the same statement.
-        False, and nothing written, when `token` does not hold it (None: a lock without a token, or none)."""
+        False, and nothing written, when `token` does not hold it (None: a lock without a token, or none).
+        The device leases and the wait of `token` go with it (store/leases.py)."""
+        if token is not None:
+            self.conn.execute("DELETE FROM leases WHERE runner_token = ?", (token,))
+            self.conn.execute("DELETE FROM lease_waits WHERE runner_token = ?", (token,))
         for key in _JSON_COLUMNS & fields.keys():
             fields[key] = _json(fields[key])
         fields["updated_at"] = time.time()

@@ -105,6 +105,32 @@ MIGRATIONS: list[str] = [
     CREATE INDEX trials_job_status_pruned_step ON trials (job_id, status,
         (CASE WHEN json_valid(metrics) THEN json_extract(metrics, '$.pruned_at_step') END));
     """,
+    # 5: device leases shared by the runners of one store (store/leases.py). A lease is one device unit ("cuda:0",
+    # "cpu:3") of one pool slot, a share of it (0..1), held by a runner token; a slot's lease is one row per
+    # unit. A runner that has work but no free device records why in lease_waits (the order of who goes next).
+    """
+    CREATE TABLE leases (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        device TEXT NOT NULL,
+        share REAL NOT NULL,
+        job_id INTEGER NOT NULL REFERENCES jobs(id),
+        runner_token TEXT NOT NULL,
+        slot INTEGER NOT NULL,
+        taken_at REAL NOT NULL,
+        heartbeat_at REAL NOT NULL
+    );
+    CREATE INDEX leases_device ON leases (device);
+    CREATE INDEX leases_token ON leases (runner_token, slot);
+    CREATE TABLE lease_waits (
+        job_id INTEGER PRIMARY KEY REFERENCES jobs(id),
+        runner_token TEXT NOT NULL,
+        priority INTEGER NOT NULL,
+        devices TEXT NOT NULL,
+        note TEXT,
+        since REAL NOT NULL,
+        updated_at REAL NOT NULL
+    );
+    """,
 ]
 
 

@@ -13,6 +13,7 @@ from nasapp.app.progress import eta_seconds, format_duration
 from nasapp.engine.execution.launch import launch_detached, launch_dir
 from nasapp.engine.jobs.liveness import effective_status, elapsed_s, runner_alive
 from nasapp.engine.jobs.spec import JobSpec, job_spec
+from nasapp.engine.results.summary import shown_wait
 from nasapp.store.queries import empty_stats, finished_count
 from nasapp.store.records import Job
 
@@ -55,15 +56,19 @@ class JobLine:
     eta_s: float | None
     message: str | None
     pruned: int = 0  # stopped early by the job's early-stopping rule
+    waiting: str | None = None  # why slots are idle: "cpu cores 0–1 leased by job 7" (device leases)
 
     def cells(self) -> tuple[str, ...]:
-        return (str(self.id), self.name, self.status, f"{self.done}/{self.total}", str(self.running),
+        status = "waiting" if self.waiting else self.status
+        return (str(self.id), self.name, status, f"{self.done}/{self.total}", str(self.running),
                 str(self.failed), fmt_number(self.best), format_duration(self.elapsed_s),
                 format_duration(self.eta_s) if self.eta_s is not None else "-")
 
 
-def job_line(job: Job, stats: dict[str, Any] | None, now: float | None = None) -> JobLine:
-    """A job's figures from its row and its trial stats (queries.job_stats): no further query."""
+def job_line(job: Job, stats: dict[str, Any] | None, now: float | None = None,
+             wait: tuple[str, str | None] | None = None) -> JobLine:
+    """A job's figures from its row, its trial stats (queries.job_stats) and its lease wait (store/leases.py:
+    waiting_notes): no further query."""
     now = time.time() if now is None else now
     stats = stats or empty_stats()
     counts = stats["counts"]
@@ -74,7 +79,8 @@ def job_line(job: Job, stats: dict[str, Any] | None, now: float | None = None) -
     eta = eta_seconds(done, job.max_trials, elapsed) if status == "running" else None
     return JobLine(id=job.id, name=job.name, status=status, done=done, total=job.max_trials,
                    running=counts.get("running", 0), failed=counts.get("failed", 0), best=best,
-                   elapsed_s=elapsed, eta_s=eta, message=job.message, pruned=counts.get("pruned", 0))
+                   elapsed_s=elapsed, eta_s=eta, message=job.message, pruned=counts.get("pruned", 0),
+                   waiting=shown_wait(job, wait))
 
 
 # ---- job control -----------------------------------------------------------------------------------

@@ -52,6 +52,7 @@ from nasapp.engine.results.stage2 import stage2_line
 from nasapp.engine.rewards.pareto import metric_direction
 from nasapp.engine.spaces import Space
 from nasapp.store import Store
+from nasapp.store.leases import job_wait
 from nasapp.store.queries import Condition, data_version, events_after
 from nasapp.store.records import Job, Trial
 
@@ -85,12 +86,13 @@ class JobSummary(Static):
         super().__init__("", id=id)
         self._space: tuple[int, str] | None = None  # (job id, its space summary): computed once
         self.stage2: str | None = None  # the line on the job's stage 2 (set when the store changed)
+        self.wait: tuple[str, str | None] | None = None  # the job's device-lease wait (set when the store changed)
 
     def show(self, job: Job, model: TrialsModel) -> None:
         if self._space is None or self._space[0] != job.id:
             self._space = (job.id, space_summary(job))
         spec = job_spec(job)
-        line = job_line(job, model.stats())
+        line = job_line(job, model.stats(), wait=self.wait)
         first = (f"[b]{escape(job.name)}[/b] · {line.status} · strategy {spec.strategy.name}"
                  f" · reward {escape(reward_summary(spec))}\n"
                  f"space {escape(self._space[1])} · budget {job.max_trials} trials,"
@@ -101,6 +103,8 @@ class JobSummary(Static):
                   f" best {fmt_number(line.best)} · time {format_duration(line.elapsed_s)} · ETA {eta}")
         if job.message:
             second += f" · {escape(job.message)}"
+        if line.waiting:
+            second += f" · waiting: {escape(line.waiting)}"
         third = f"\n{escape(self.stage2)}" if self.stage2 else ""
         self.update(f"{first}\n{second}{third}")
 
@@ -465,6 +469,7 @@ class JobScreen(Screen):
             self._version = version
             self.job = store.job(self.job_id) or self.job
             self.summary.stage2 = stage2_line(store, self.job_id, job_spec(self.job).reward.direction)
+            self.summary.wait = job_wait(store, self.job_id)
             if self.model.update(store) or force:
                 self.trials.refresh_rows()
                 self.charts.data_changed()

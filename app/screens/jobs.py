@@ -15,6 +15,7 @@ from nasapp.app.formatting import markup_safe
 from nasapp.app.screens.common import STATUS_TONES, JobLine, control_job, job_line, not_running, space_summary
 from nasapp.app.widgets import Column, ConfirmScreen, TableRow, VirtualTable
 from nasapp.engine.jobs.spec import job_spec
+from nasapp.store.leases import waiting_notes
 from nasapp.store.queries import data_version, job_stats
 from nasapp.store.records import Job
 
@@ -55,6 +56,8 @@ headless (`nasapp run`) show here too, and closing the dashboard never touches a
 - **best**: the best reward so far (the job's reward direction)
 - **ETA**: time left at the pace so far (running jobs only)
 - **status** `interrupted`: the job was running but its runner is gone; **r** resumes it
+- **status** `waiting`: the job runs but some of its slots wait for devices other jobs lease (the line
+  below the table says which: "waiting: cpu cores 0–1 leased by job 7")
 - **x** opens the proxy tools screen: the runs of `nasapp proxy variance`, `select` and `search`
 """
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -80,6 +83,7 @@ headless (`nasapp run`) show here too, and closing the dashboard never touches a
         self.lines: dict[int, JobLine] = {}
         self._jobs: list[Job] = []
         self._stats: dict[int, dict] = {}
+        self._waits: dict[int, tuple[str, str | None]] = {}  # job id -> its device-lease wait
         self._version: int | None = None
         self._static: dict[int, tuple[str, ...]] = {}  # job id -> cells that never change (wide layout)
         self._wide = False
@@ -113,8 +117,10 @@ headless (`nasapp run`) show here too, and closing the dashboard never touches a
             self._version = version
             self._jobs = store.jobs()
             self._stats = job_stats(store)
+            self._waits = waiting_notes(store)
         now = time.time()
-        self.lines = {job.id: job_line(job, self._stats.get(job.id), now) for job in self._jobs}
+        self.lines = {job.id: job_line(job, self._stats.get(job.id), now, self._waits.get(job.id))
+                      for job in self._jobs}
         table = self.query_one(VirtualTable)
         wide = self.size.width >= WIDE
         if wide != self._wide:
@@ -148,6 +154,8 @@ headless (`nasapp run`) show here too, and closing the dashboard never touches a
         text = f"job {line.id} {line.name}: {line.status}"
         if line.message:
             text += f" — {line.message}"
+        if line.waiting:
+            text += f" — waiting: {line.waiting}"
         detail.update(markup_safe(text))
 
     def on_virtual_table_highlighted(self, event: VirtualTable.Highlighted) -> None:

@@ -88,6 +88,11 @@ class Executor(ABC):
     def request_stop(self, trial_id: int) -> None:
         """Ask a running trial to stop at its next ``ctx.should_stop()`` check (early stopping)."""
 
+    def device_units(self) -> list[tuple[str, ...]] | None:
+        """Each slot's devices on this machine ("cuda:0", "cpu:3"), when trials run only on slots leased in the
+        store (engine/execution/leasing.py: shared by the jobs of one store); None (the default): not leased."""
+        return None
+
     @abstractmethod
     def close(self) -> None:
         """End every slot (running trials are killed: the runner has cancelled them). Nothing a trial started

@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import ValidationInfo, model_validator
+from pydantic import Field, ValidationInfo, model_validator
 
 from nasapp.engine.execution.executor import Executor, ExecutorEntry, SearchSpec
+from nasapp.engine.execution.leasing import slot_units
 from nasapp.engine.execution.pool import (
     WorkerPool,
     WorkerProcess,
@@ -21,6 +22,12 @@ from nasapp.engine.registry import STORED
 
 class LocalSearch(SearchSpec):
     executor: Literal["local"] = "local"
+    # device leases shared by the jobs of one store (engine/execution/leasing.py): the share of its slot's
+    # devices a trial leases (below 1: several trials share a GPU or core), the most slots held at once, and
+    # who goes first when several jobs wait
+    devices_per_trial: float = Field(1.0, gt=0, le=1)
+    max_devices: int | None = Field(None, ge=1)
+    priority: int = Field(0, ge=-1000, le=1000)
 
     @model_validator(mode="after")
     def _parallel_fits(self, info: ValidationInfo) -> LocalSearch:
@@ -32,8 +39,9 @@ class LocalSearch(SearchSpec):
 
 
 class LocalExecutor(Executor):
-    def __init__(self, pool: WorkerPool) -> None:
+    def __init__(self, pool: WorkerPool, cores: list[int] | None = None) -> None:
         self.pool = pool
+        self.cores = cores  # the cores left for training (None: all): the CPU slots' lease units
         self._kill_reasons: dict[int, str] = {}  # trial id -> why it was killed
 
     @classmethod
@@ -42,7 +50,7 @@ class LocalExecutor(Executor):
         slots = plan_slots(spec.search.devices, spec.search.parallel, cores)  # bad devices fail here, first
         if cores:
             env = {**env, "NASAPP_CPU_AFFINITY": ",".join(map(str, cores))}
-        return cls(WorkerPool(slots, job_dir / "workers.log", env))
+        return cls(WorkerPool(slots, job_dir / "workers.log", env), cores)
 
     def start(self) -> list[str]:
         self.pool.start()
@@ -51,10 +59,18 @@ class LocalExecutor(Executor):
     def free_slots(self) -> int:
         return len(self.pool.idle())
 
-    def submit(self, message: dict[str, Any]) -> str:
-        worker = self.pool.idle()[0]
+    def submit(self, message: dict[str, Any], slot: int | None = None) -> str:
+        """On the first idle worker, or on pool slot `slot` (a leased one)."""
+        idle = self.pool.idle()
+        worker = idle[0] if slot is None else next(w for w in idle if w.slot.index == slot)
         self.pool.submit(worker, message)
         return worker.slot.label
+
+    def device_units(self) -> list[tuple[str, ...]] | None:
+        return slot_units(self.pool.slots, self.cores)
+
+    def idle_slots(self) -> list[int]:
+        return [worker.slot.index for worker in self.pool.idle()]
 
     def poll(self, timeout: float) -> list[dict[str, Any]]:
         return [self._event(worker, message) for worker, message in self.pool.poll(timeout)

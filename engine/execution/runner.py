@@ -23,6 +23,7 @@ from nasapp.engine.execution.context import CHECKPOINT_FILE
 from nasapp.engine.execution.executor import Executor
 from nasapp.engine.execution.executors import EXECUTORS
 from nasapp.engine.execution.latency_stage import LatencyStage
+from nasapp.engine.execution.leasing import SlotLeases
 from nasapp.engine.execution.tallies import Tallies, score
 from nasapp.engine.execution.values import checked_metrics, checked_report
 from nasapp.engine.jobs.liveness import HEARTBEAT_S, holder_text, process_start_time, runner_alive
@@ -123,6 +124,8 @@ class Runner:
         self.done_at_start = 0
         self._last_command_poll = 0.0
         self.executor: Executor | None = None
+        self.leases: SlotLeases | None = None  # this machine's device leases (the local executor)
+        self.unplaced: RunningTrial | None = None  # the next trial, waiting for a device lease
         self.latency: LatencyStage | None = None
         self.checkpoints: dict[str, Any] = {}  # fingerprint -> checkpoint to continue from (trainer.continue_from)
         self.baseline = BaselineTrial(self.spec, self.space)  # [search] baseline: trial 0
@@ -197,6 +200,8 @@ class Runner:
             self._start_latency(job_dir, trials)
             slots = executor.start()
             self.store.add_event(self.job_id, f"{len(slots)} workers on {', '.join(slots)}")
+            assert self.token is not None
+            self.leases = SlotLeases.for_job(self.store, self.job_id, self.token, executor, self.spec.search)
             return self._loop()
         except LockLost:  # the job is another runner's now: write nothing more to it
             self._lost = True
@@ -226,10 +231,14 @@ class Runner:
             self._handle_commands()
             if not self.paused:
                 self._dispatch()
+            elif self.leases is not None:
+                self.leases.stop_waiting()
             if self.tallies.finished() >= self.spec.search.max_trials and not self.running:
                 return self._end("finished", None)
             for event in self.executor.poll(POLL_S):
                 self._handle(event)
+            if self.leases is not None:
+                self.leases.release_idle()  # after the ends are stored: a waiting job may take the slots now
             if self.latency is not None:
                 for trial_id, result in self.latency.collect():
                     self._finish(self.running.pop(trial_id), result)
@@ -311,14 +320,30 @@ class Runner:
     def _dispatch(self) -> None:
         assert self.executor is not None
         while self.executor.free_slots() > 0:
-            trial = self._next_trial()
+            trial = self.unplaced or self._next_trial()
             if trial is None:
+                if self.leases is not None:
+                    self.leases.stop_waiting()
                 return
-            self.running[trial.id] = trial
-            message = self._trial_message(trial)
-            slot = self.executor.submit(message)
+            slot = self._submit(trial)
+            if slot is None:
+                self.unplaced = trial  # stays queued until a slot's devices can be leased
+                return
+            self.unplaced = None
             self.store.start_trial(trial.id, slot)
             self.tallies.move("queued", "running")
+
+    def _submit(self, trial: RunningTrial) -> str | None:
+        """Hand a trial to the executor; with device leases, only on a slot leased for it (None: none free)."""
+        assert self.executor is not None
+        leased = self.leases.take() if self.leases is not None else None
+        if self.leases is not None and leased is None:
+            return None
+        self.running[trial.id] = trial
+        message = self._trial_message(trial)
+        if self.leases is not None:
+            return self.leases.executor.submit(message, leased)
+        return self.executor.submit(message)
 
     def _next_trial(self) -> RunningTrial | None:
         if self.pending:

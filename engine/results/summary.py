@@ -14,6 +14,7 @@ from nasapp.engine.latency.predictor import within
 from nasapp.store import Job, Store, Trial
 from nasapp.store.aggregates import ended_in, newest_pairs, pruned_step_range, reasons
 from nasapp.store.db import FINISHED
+from nasapp.store.leases import job_wait
 
 # The latency predictor's accuracy is judged on the newest trials: it is refitted as the job goes on.
 PREDICTOR_WINDOW = 1000
@@ -38,7 +39,21 @@ def summarize(store: Store, job: Job, best_k: int = 1) -> dict[str, Any]:
         "failures": failures(store, job, counts["failed"]),
         "pruned": pruned(store, job, counts["pruned"]),
         "baseline": baseline(store, job),
+        "waiting": waiting(store, job),
     }
+
+
+def waiting(store: Store, job: Job) -> str | None:
+    """Why a running job has slots with nothing on them: "cpu cores 0–1 leased by job 7" (device leases)."""
+    found = job_wait(store, job.id)
+    return shown_wait(job, found)
+
+
+def shown_wait(job: Job, found: tuple[str, str | None] | None) -> str | None:
+    """The wait's note while the runner that recorded it runs the job (a dead runner's wait is stale)."""
+    if found is None or found[0] != job.runner_token or effective_status(job) != "running":
+        return None
+    return found[1]
 
 
 def baseline(store: Store, job: Job) -> dict[str, Any] | None:
