@@ -18,7 +18,7 @@ run: $(STAMP)
 	$(BIN)/nasapp run
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto --dist loadgroup
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -11,6 +11,23 @@ def _isolated_home(tmp_path, monkeypatch):
     monkeypatch.setenv("NASAPP_HOME", str(tmp_path / "home"))
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the marks
+def pytest_collection_modifyitems(config, items):
+    """Under pytest-xdist (`make test` runs `-n auto --dist loadgroup`), keep the tests of one module together
+    on one worker when they share a module- or session-scoped fixture defined in that module (a store made by
+    real runs, an exported model): split across workers, each would make it again. Every other test is handed
+    out on its own, so the slow tests of one file run side by side."""
+    for item in items:
+        module = item.nodeid.split("::", 1)[0]
+        info = getattr(item, "_fixtureinfo", None)
+        if info is None or item.get_closest_marker("xdist_group") is not None:
+            continue
+        shared = any(definition.scope in ("module", "session") and definition.baseid == module
+                     for definitions in info.name2fixturedefs.values() for definition in definitions)
+        if shared:
+            item.add_marker(pytest.mark.xdist_group(module))
+
+
 def _leftover_processes(basetemp: str) -> list[str]:
     """Processes that a test started and nobody ended: they carry a NASAPP_HOME under this session's tmp."""
     import os
