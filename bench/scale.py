@@ -10,8 +10,8 @@ left "running"): one with ``--trials`` trials and one with 1,000. The best trial
 shape weights (model.pt of its architecture) so `export --best 1` exports a real model. Then, on each store:
 
 - the commands a user types, each run as its own process (`nasapp ...`, the median of ``--repeat`` runs, wall
-  time from start to exit, imports included): `ls`, `show 1`, `show 1 --json`, `pareto 1 --json`,
-  `export 1 --best 1`;
+  time from start to exit, imports included, and CPU time as "NAME-cpu"): `ls`, `show 1`, `show 1 --json`,
+  `pareto 1 --json`, `export 1 --best 1`;
 - the dashboard (bench/tui.py's measurement): the job screen's first render, a live tick and the redraw after it;
 - `resume` start-up of every registered strategy on a history of that many trials (bench/resume_scale.py).
 
@@ -26,6 +26,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import shutil
 import statistics
 import subprocess
@@ -89,19 +90,24 @@ def give_best_weights(path: Path) -> None:
     store.close()
 
 
-def time_command(args: list[str], db: Path, repeat: int, scratch: Path) -> float:
-    """The median wall time of ``nasapp ARGS --db DB`` over ``repeat`` runs (each a new process)."""
-    times = []
+def time_command(args: list[str], db: Path, repeat: int, scratch: Path) -> tuple[float, float]:
+    """The median wall time and the median CPU time (user + system, the process and its children) of
+    ``nasapp ARGS --db DB`` over ``repeat`` runs, each a new process. On a loaded machine the wall time includes
+    waiting for a core; the CPU time is what a quiet machine's wall time would be for these one-thread commands."""
+    walls, cpus = [], []
     for run in range(repeat):
         out = scratch / f"export-{run}"
         argv = [str(NASAPP), *(a.format(out=out) for a in args), "--db", str(db)]
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()
         done = subprocess.run(argv, capture_output=True, text=True)
-        times.append(time.perf_counter() - started)
+        walls.append(time.perf_counter() - started)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpus.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
         if done.returncode != 0:
             raise SystemExit(f"{' '.join(argv)} failed ({done.returncode}):\n{done.stderr[-2000:]}")
         shutil.rmtree(out, ignore_errors=True)
-    return statistics.median(times)
+    return statistics.median(walls), statistics.median(cpus)
 
 
 def dashboard(db: Path, seed: int) -> dict[str, float]:
@@ -120,9 +126,13 @@ def dashboard(db: Path, seed: int) -> dict[str, float]:
 
 
 def resume(trials: int, folder: Path, strategies: list[str] | None) -> dict[str, float]:
-    from resume_scale import resume_startup_seconds
+    """Each strategy's `resume` start-up (bench/resume_scale.py): wall and CPU seconds."""
+    from resume_scale import measure as measure_resume
 
-    return {f"resume:{name}": s for name, s in resume_startup_seconds(trials, folder, strategies).items()}
+    found: dict[str, float] = {}
+    for name, (wall, cpu) in measure_resume(trials, folder, strategies).items():
+        found[f"resume:{name}"], found[f"resume:{name}-cpu"] = wall, cpu
+    return found
 
 
 def measure(db: Path, trials: int, folder: Path, args: argparse.Namespace) -> dict[str, float]:
@@ -130,8 +140,8 @@ def measure(db: Path, trials: int, folder: Path, args: argparse.Namespace) -> di
     wanted = set(args.only.split(",")) if args.only else None
     for name, command in COMMANDS.items():
         if wanted is None or name in wanted:
-            seconds[name] = time_command(command, db, args.repeat, folder)
-            print(f"  {name}: {seconds[name]:.3f} s", flush=True)
+            seconds[name], seconds[f"{name}-cpu"] = time_command(command, db, args.repeat, folder)
+            print(f"  {name}: {seconds[name]:.3f} s ({seconds[f'{name}-cpu']:.3f} s CPU)", flush=True)
     if wanted is None or "dashboard" in wanted:
         seconds.update(dashboard(db, args.seed))
     if wanted is None or "resume" in wanted:
@@ -141,7 +151,9 @@ def measure(db: Path, trials: int, folder: Path, args: argparse.Namespace) -> di
 
 
 def target_of(name: str) -> float | None:
-    return TARGETS.get(name.split(":")[0])
+    """A figure's target: its command's (a "-cpu" figure has its command's target too)."""
+    base = name.split(":")[0]
+    return TARGETS.get(base.removesuffix("-cpu") if base.endswith("-cpu") and base not in TARGETS else base)
 
 
 def main() -> None:
