@@ -136,7 +136,8 @@ class RayExecutor(Executor):
         settings: dict[str, Any] = {"logging_level": logging.WARNING, "log_to_driver": False}
         if address == "local":
             cpus = self._local_cpus()
-            settings.update(num_cpus=cpus, include_dashboard=False, object_store_memory=LOCAL_OBJECT_STORE)
+            settings.update(address="local", num_cpus=cpus, include_dashboard=False,
+                            object_store_memory=LOCAL_OBJECT_STORE)  # "local": never a cluster found running
         else:
             settings["address"] = address
         try:
