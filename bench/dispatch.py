@@ -21,7 +21,7 @@ then Optuna), so what is timed is each system's own overhead per trial.
   importing torch once) on a private Ray cluster of ``PARALLEL`` CPUs that this script starts once
   (``ray.init(num_cpus=2)``, not timed) and shares with the next side; timed from ``Runner.run()`` as above.
 - ray-tune (``--ray-trials N``): ``tune.Tuner`` on that cluster with a no-op function trainable
-  (``noop_trainer.tune_trainable``), ``num_samples=N``, ``max_concurrent_trials=2`` (1 CPU each), results under
+  (``noop_trainer.tune_trainable``), ``num_samples=N``, 2 at a time (1 CPU each), results under
   the temporary folder, timed from building the Tuner until ``fit()`` returns.
 
 Trials/s are medians over the rounds; the ratio is the median of the per-round ratios nasapp/Optuna.
@@ -149,8 +149,9 @@ def run_tune(trials: int, seed: int, folder: Path) -> dict[str, float]:
     start = time.perf_counter()
     tuner = tune.Tuner(
         tune_trainable, param_space=space,
-        tune_config=tune.TuneConfig(num_samples=trials, max_concurrent_trials=PARALLEL, metric="accuracy",
-                                    mode="max", search_alg=tune.search.BasicVariantGenerator(random_state=seed)),
+        tune_config=tune.TuneConfig(num_samples=trials, metric="accuracy", mode="max",
+                                    search_alg=tune.search.BasicVariantGenerator(random_state=seed,
+                                                                                 max_concurrent=PARALLEL)),
         run_config=tune.RunConfig(storage_path=str(folder), name="tune", verbose=0, callbacks=[FirstResult()]),
     )
     grid = tuner.fit()

@@ -184,7 +184,8 @@ def test_without_ray_the_job_file_and_the_executor_say_how_to_install_it(tmp_pat
 @pytest.mark.parametrize(("table", "message"), [
     ({"address": "somewhere"}, "address"),
     ({"cpus_per_trial": 0}, "cpus_per_trial"),
-    ({"devices": "cpu"}, "gpus_per_trial"),
+    ({"devices": [0]}, "gpus_per_trial"),
+    ({"devices": "cpu", "gpus_per_trial": 1}, "gpus_per_trial"),
     ({"artefacts": "nfs"}, "artefacts"),
 ])
 def test_bad_ray_keys_are_refused_with_their_key(table, message):
@@ -199,3 +200,14 @@ def test_shipped_files_land_in_the_trial_folder_and_cannot_leave_it(tmp_path):
     assert (tmp_path / "trial.log").read_text() == "before\nafter\n"
     assert result["onnx"] == str(tmp_path / "model.onnx") and "files" not in result
     assert not (tmp_path.parent / "escape").exists()
+
+
+@needs_ray
+def test_the_new_job_screen_s_executor_choice_switches_the_search_table(tmp_path):
+    from nasapp.app.screens.new_job import check_job
+
+    job = toy_ray_job(tmp_path, 'devices = "cpu"')
+    checked = check_job(job, executor="ray")
+    assert (checked.spec.search.executor, checked.spec.search.address) == ("ray", "auto")
+    ray_job = toy_ray_job(tmp_path, 'executor = "ray"\ncpus_per_trial = 2', name="ray.toml")
+    assert check_job(ray_job, executor="local").spec.search.executor == "local"  # its Ray keys dropped

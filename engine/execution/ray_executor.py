@@ -60,8 +60,9 @@ class RaySearch(SearchSpec):
     def _ray_installed(self) -> RaySearch:
         if importlib.util.find_spec("ray") is None:
             raise ValueError(MISSING)
-        if self.devices != "auto":
-            raise ValueError("search.devices is for the local executor; on Ray use search.gpus_per_trial")
+        if self.devices not in ("auto", "cpu") or (self.devices == "cpu" and self.gpus_per_trial > 0):
+            raise ValueError(f"search.devices = {self.devices!r} is for the local executor; on Ray use"
+                             " search.gpus_per_trial")
         return self
 
 
