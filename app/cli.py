@@ -394,17 +394,18 @@ def show(
 
 
 def _top_table(top: list[dict[str, Any]], metric: str) -> Table:
-    """The best trials: a column per objective the trials have (the metric, latency, memory, MACs, params)."""
+    """The best trials: a column per objective the trials have (the metric, latency, memory, MACs, params) and
+    where each ran (its slot: `cpu0`, `cuda:1`, or `host:device` on Ray)."""
     columns = [(metric, metric, "")] + [o for o in OBJECTIVES if any(o[0] in t["metrics"] for t in top)]
     table = Table("trial", "reward", *(label + (f" ({unit.strip()})" if unit else "") for _, label, unit in columns),
-                  box=None)
+                  "ran on", box=None)
     for t in top:
         cells = []
         for key, _, unit in columns:
             value = t["metrics"].get(key)
             cells.append("-" if not isinstance(value, int | float) else f"{value:.4f}" if key == metric
                          else f"{value:.4g}" if unit else fmt_count(value, ".3g"))
-        table.add_row(str(t["trial"]), f"{t['reward']:.4f}", *cells)
+        table.add_row(str(t["trial"]), f"{t['reward']:.4f}", *cells, t.get("device") or "-")
     return table
 
 

@@ -32,3 +32,10 @@ def optuna_objective(trial: Any) -> float:
     op = trial.suggest_categorical("op", OPS)
     lr = trial.suggest_float("lr", 1e-4, 1e-1, log=True)
     return score(width, op, lr)
+
+
+def tune_trainable(config: dict[str, Any]) -> None:
+    """The same work for Ray Tune: a function trainable that reports its one result."""
+    from ray import tune
+
+    tune.report({"accuracy": score(config["width"], config["op"], config["lr"])})

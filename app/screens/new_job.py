@@ -33,6 +33,7 @@ from textual.widgets.option_list import Option
 from nasapp.app.formatting import markup_safe as escape  # also makes control characters visible
 from nasapp.engine.data.options import FileData
 from nasapp.engine.errors import NasappError
+from nasapp.engine.execution.executors import EXECUTORS
 from nasapp.engine.execution.launch import launch_detached, launch_dir
 from nasapp.engine.jobs.spec import JobSpec, apply_overrides, parse_job, read_job_file
 from nasapp.engine.strategies import STRATEGIES
@@ -91,7 +92,7 @@ def parse_parallel(text: str) -> int | str | None:
 
 
 def check_job(path: Path | None, name: str = "", max_trials: str = "", parallel: str = "",
-              strategy: str | None = None) -> Checked:
+              strategy: str | None = None, executor: str | None = None) -> Checked:
     """Validate a job source with the form's overrides, the way `nasapp run` does (parse_job, then
     validate_job); raises NasappError with the CLI's message."""
     from nasapp.engine.jobs.demo import demo_job
@@ -114,8 +115,19 @@ def check_job(path: Path | None, name: str = "", max_trials: str = "", parallel:
             known = STRATEGIES.get(strategy).options.model_fields
             table = {key: value for key, value in table.items() if key in known}
         raw["strategy"] = {**table, "name": strategy}
+    if executor:
+        raw["search"] = _with_executor(raw.get("search"), executor)
     validated = validate_job(parse_job(raw, source=source, base=base))
     return Checked(validated.spec, validated.space.size_text(), list(validated.notes))
+
+
+def _with_executor(search: Any, executor: str) -> dict[str, Any]:
+    """``[search]`` with another executor than the file's: the keys only the file's executor knows are dropped."""
+    table = dict(search) if isinstance(search, dict) else {}
+    if table.get("executor", EXECUTORS.default) != executor and executor in EXECUTORS:
+        known = EXECUTORS.get(executor).options.model_fields
+        table = {key: value for key, value in table.items() if key in known}
+    return {**table, "executor": executor}
 
 
 def _toml_value(value: Any) -> str:
@@ -178,7 +190,8 @@ class NewJobScreen(Screen):
 
 1. Pick a job file on the left (the built-in demo, `*.toml` in the working folder and its
    `examples/`, nasapp's examples), or type a path and press enter.
-2. Adjust the name, budget (max trials), parallel workers (a number or `auto`) and strategy.
+2. Adjust the name, budget (max trials), parallel workers (a number or `auto`), strategy and executor
+   (`local` worker processes, or `ray`: the file's `[search]` keys say which cluster).
    Every change is validated a moment later (loading the data included), with the messages
    `nasapp run` prints.
 3. **ctrl+r** (or the Launch button) starts the search as its own process: closing the dashboard
@@ -258,6 +271,10 @@ class NewJobScreen(Screen):
                     yield Label("strategy")
                     yield Select([(s, s) for s in _searching_strategies()], id="strategy", allow_blank=False,
                                  compact=True)
+                with Horizontal(classes="field"):
+                    yield Label("executor")
+                    yield Select([(e, e) for e in EXECUTORS.names()], id="executor", allow_blank=False,
+                                 compact=True)
                 yield Static("", id="errors")
                 yield Static("", id="preview")
                 with Horizontal(id="buttons"):
@@ -289,6 +306,9 @@ class NewJobScreen(Screen):
         self.query_one("#name", Input).value = str(raw.get("name", ""))
         self.query_one("#max_trials", Input).value = str(search.get("max_trials", ""))
         self.query_one("#parallel", Input).value = str(search.get("parallel", ""))
+        executor = search.get("executor", EXECUTORS.default)
+        if executor in EXECUTORS:
+            self.query_one("#executor", Select).value = executor
         name = strategy.get("name", STRATEGIES.default)
         if name in STRATEGIES:
             self.query_one("#strategy", Select).value = name
@@ -301,6 +321,7 @@ class NewJobScreen(Screen):
             "max_trials": self.query_one("#max_trials", Input).value,
             "parallel": self.query_one("#parallel", Input).value,
             "strategy": value if isinstance(value, str) else None,
+            "executor": executor if isinstance(executor := self.query_one("#executor", Select).value, str) else None,
         }
 
     def _form_key(self) -> FormKey:

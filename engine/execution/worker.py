@@ -23,6 +23,7 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -95,37 +96,21 @@ class Channel:
             self.out.flush()
 
 
-class Worker:
-    def __init__(self, channel: Channel, device: str, commands: TextIO | None = None) -> None:
-        self.channel = channel
+class TrialRunner:
+    """Runs trial messages in this process, one at a time: the trainer, data and model builder are cached
+    across trials. Shared by the local worker (below) and the Ray executor's actors (ray_actor.py).
+
+    ``send`` gets each ``report`` message; ``should_stop`` is what ``ctx.should_stop()`` asks."""
+
+    def __init__(self, device: str, send: Callable[[dict[str, Any]], None], should_stop: Callable[[], bool]) -> None:
         self.device = device
-        self.commands = commands if commands is not None else sys.stdin
-        self.inbox: queue.Queue[dict[str, Any]] = queue.Queue()
-        self.stop_requested = threading.Event()
+        self.send = send
+        self.should_stop = should_stop
         self._cache: dict[str, Any] = {}
-        threading.Thread(target=self._read_commands, daemon=True).start()
 
-    def _read_commands(self) -> None:
-        for line in self.commands:
-            message = json.loads(line)
-            if message["type"] == "stop":
-                self.stop_requested.set()
-            else:
-                self.inbox.put(message)
-        self.inbox.put({"type": "exit"})
-
-    def serve(self) -> None:
-        self.channel.send({"type": "ready", "pid": os.getpid(), "device": self.device})
-        while True:
-            message = self.inbox.get()
-            if message["type"] == "exit":
-                return
-            self.stop_requested.clear()
-            self.channel.send({"type": "started", "trial": message["trial_id"]})  # its timeout counts from here
-            result = self._run_logged(message)
-            self.channel.send({"type": "done", "trial": message["trial_id"], **result})
-
-    def _run_logged(self, message: dict[str, Any]) -> dict[str, Any]:
+    def run_logged(self, message: dict[str, Any]) -> dict[str, Any]:
+        """Run one trial with this process's stdout and stderr in the trial's log file; returns the ``done``
+        fields (status, metrics or reason and message, onnx)."""
         log = Path(message["log"])
         log.parent.mkdir(parents=True, exist_ok=True)
         saved = os.dup(1), os.dup(2)
@@ -150,7 +135,7 @@ class Worker:
         trial_id = message["trial_id"]
 
         def report(step: int, metrics: dict[str, float]) -> None:
-            self.channel.send({"type": "report", "trial": trial_id, "step": step, "metrics": metrics})
+            self.send({"type": "report", "trial": trial_id, "step": step, "metrics": metrics})
 
         try:
             train = self._trainer(message["trainer"])
@@ -159,7 +144,7 @@ class Worker:
                 workdir=Path(message["workdir"]), proxy=message["proxy"],
                 data_loader=self._data_loader(message), build=self._build(message["space"]),
                 scale=message["space"].get("scale", {}), data_spec=message["data"], export=message.get("export"),
-                resume_from=message.get("resume_from"), _report=report, _should_stop=self.stop_requested.is_set,
+                resume_from=message.get("resume_from"), _report=report, _should_stop=self.should_stop,
             )
             ctx.workdir.mkdir(parents=True, exist_ok=True)
             metrics = train(message["arch"], ctx)
@@ -209,6 +194,39 @@ class Worker:
             return None
         from nasapp.engine.spaces.prebuilt import get_prebuilt
         return get_prebuilt(space["prebuilt"]).build
+
+
+class Worker:
+    """The local worker's loop: trial messages from the runner's command pipe, messages back on a channel."""
+
+    def __init__(self, channel: Channel, device: str, commands: TextIO | None = None) -> None:
+        self.channel = channel
+        self.device = device
+        self.commands = commands if commands is not None else sys.stdin
+        self.inbox: queue.Queue[dict[str, Any]] = queue.Queue()
+        self.stop_requested = threading.Event()
+        self.trials = TrialRunner(device, channel.send, self.stop_requested.is_set)
+        threading.Thread(target=self._read_commands, daemon=True).start()
+
+    def _read_commands(self) -> None:
+        for line in self.commands:
+            message = json.loads(line)
+            if message["type"] == "stop":
+                self.stop_requested.set()
+            else:
+                self.inbox.put(message)
+        self.inbox.put({"type": "exit"})
+
+    def serve(self) -> None:
+        self.channel.send({"type": "ready", "pid": os.getpid(), "device": self.device})
+        while True:
+            message = self.inbox.get()
+            if message["type"] == "exit":
+                return
+            self.stop_requested.clear()
+            self.channel.send({"type": "started", "trial": message["trial_id"]})  # its timeout counts from here
+            result = self.trials.run_logged(message)
+            self.channel.send({"type": "done", "trial": message["trial_id"], **result})
 
 
 def _checked_metrics(metrics: Any) -> dict[str, Any]:

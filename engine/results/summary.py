@@ -25,7 +25,7 @@ def summarize(store: Store, job: Job, best_k: int = 1) -> dict[str, Any]:
     spec = job_spec(job)
     counts = store.counts(job.id)
     best = [{"trial": t.number, "reward": t.reward, "metrics": t.metrics, "arch": t.arch,
-             "dir": str(store.trial_dir(job.id, t.number).absolute())}
+             "dir": str(store.trial_dir(job.id, t.number).absolute()), "device": t.device}
             for t in store.best_trials(job.id, best_k, spec.reward.direction)]
     elapsed = elapsed_s(job)
     return {
