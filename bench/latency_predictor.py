@@ -31,8 +31,9 @@ from typing import Any
 
 import torch
 
+from nasapp.engine.latency.accuracy import within
 from nasapp.engine.latency.onnx_export import export_onnx
-from nasapp.engine.latency.predictor import LatencyPredictor, prebuilt_features, within
+from nasapp.engine.latency.predictor import LatencyPredictor, prebuilt_features
 from nasapp.engine.latency.timing import DEFAULT_RUNS, DEFAULT_WARMUP, DEFAULT_WINDOW, measure_onnx
 from nasapp.engine.spaces.prebuilt import get_prebuilt
 

@@ -7,7 +7,7 @@ import math
 
 from nasapp.engine.jobs.demo import demo_job
 from nasapp.engine.jobs.spec import parse_job
-from nasapp.engine.latency.predictor import within
+from nasapp.engine.latency.accuracy import within
 from nasapp.engine.results.summary import failures, predictor_accuracy, pruned, summarize
 from nasapp.store import Store
 from nasapp.store.aggregates import metric_points, newest_pairs, pruned_step_range

@@ -32,8 +32,13 @@ class LatencySpec(Options):
 
     @property
     def enabled(self) -> bool:
-        """Does this job time its candidates at all? (The one place that decides it.)"""
-        return self.device != "none" or bool(self.command)
+        return timing_enabled(self.model_dump())
+
+
+def timing_enabled(latency: dict[str, Any]) -> bool:
+    """Does a job with this ``[latency]`` table (as stored) time its candidates at all? (The one place that
+    decides it; summaries read the stored table without building the spec.)"""
+    return latency.get("device", "none") != "none" or bool(latency.get("command"))
 
     @property
     def measures_memory(self) -> bool:

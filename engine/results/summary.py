@@ -6,11 +6,13 @@ the first and last failure and a few counts, never every trial.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from nasapp.engine.jobs.liveness import effective_status, elapsed_s
-from nasapp.engine.jobs.spec import job_spec
-from nasapp.engine.latency.predictor import within
+from nasapp.engine.latency.accuracy import within
+from nasapp.engine.latency.devices import timing_enabled
+from nasapp.engine.rewards.options import RewardSpec
 from nasapp.store import Job, Store, Trial
 from nasapp.store.aggregates import ended_in, newest_pairs, pruned_step_range, reasons
 from nasapp.store.db import FINISHED
@@ -20,9 +22,29 @@ from nasapp.store.leases import job_wait
 PREDICTOR_WINDOW = 1000
 
 
+@dataclass(frozen=True)
+class StoredSpec:
+    """What a summary reads of a job's stored spec, without building the whole JobSpec (that imports every
+    registry, numpy among them: most of `nasapp ls`'s time). The stored spec is the JobSpec as created, so
+    every key is there."""
+
+    reward: RewardSpec
+    times_latency: bool
+    strategy: str
+    rule: str
+    baseline: Any
+
+
+def stored_spec(job: Job) -> StoredSpec:
+    raw = job.spec
+    return StoredSpec(RewardSpec.model_validate(raw["reward"]), timing_enabled(raw.get("latency") or {}),
+                      raw["strategy"]["name"], (raw.get("early_stopping") or {}).get("rule", "none"),
+                      (raw.get("search") or {}).get("baseline"))
+
+
 def summarize(store: Store, job: Job, best_k: int = 1) -> dict[str, Any]:
     """A job's figures as one JSON-ready dict (what `ls --json` and `show --json` print)."""
-    spec = job_spec(job)
+    spec = stored_spec(job)
     counts = store.counts(job.id)
     best = [{"trial": t.number, "reward": t.reward, "metrics": t.metrics, "arch": t.arch,
              "dir": str(store.trial_dir(job.id, t.number).absolute()), "device": t.device}
@@ -30,11 +52,11 @@ def summarize(store: Store, job: Job, best_k: int = 1) -> dict[str, Any]:
     elapsed = elapsed_s(job)
     return {
         "id": job.id, "name": job.name, "status": effective_status(job),
-        "latency_predictor_within_10pct": predictor_accuracy(store, job.id) if spec.latency.enabled else None,
+        "latency_predictor_within_10pct": predictor_accuracy(store, job.id) if spec.times_latency else None,
         "max_trials": job.max_trials, "finished": sum(counts[s] for s in FINISHED), "counts": counts,
         "best": best[0] if best else None, "top": best, "elapsed_s": round(elapsed, 1),
-        "strategy": spec.strategy.name, "space": job.spec["space"],
-        "stage2_of": job.spec["strategy"].get("source_job") if spec.strategy.name == "given" else None,
+        "strategy": spec.strategy, "space": job.spec["space"],
+        "stage2_of": job.spec["strategy"].get("source_job") if spec.strategy == "given" else None,
         "reward": spec.reward.model_dump(), "message": job.message, "created_at": job.created_at,
         "failures": failures(store, job, counts["failed"]),
         "pruned": pruned(store, job, counts["pruned"]),
@@ -58,8 +80,8 @@ def shown_wait(job: Job, found: tuple[str, str | None] | None) -> str | None:
 
 def baseline(store: Store, job: Job) -> dict[str, Any] | None:
     """Trial 0 of a job with ``[search] baseline``: its outcome, and the latency target it set (if relative)."""
-    spec = job_spec(job)
-    given = spec.search.baseline
+    spec = stored_spec(job)
+    given = spec.baseline
     if given is None:
         return None
     trial = store.trial_by_number(job.id, 0)
@@ -86,7 +108,7 @@ def predictor_accuracy(store: Store, job_id: int) -> float | None:
 def pruned(store: Store, job: Job, count: int) -> dict[str, Any]:
     """The job's pruned trials: how many, the rule that stopped them and the earliest and latest step it did."""
     earliest, latest = pruned_step_range(store, job.id) if count else (None, None)
-    return {"count": count, "rule": job_spec(job).early_stopping.rule, "min_step": earliest, "max_step": latest}
+    return {"count": count, "rule": stored_spec(job).rule, "min_step": earliest, "max_step": latest}
 
 
 def failures(store: Store, job: Job, count: int) -> dict[str, Any]:
