@@ -32,17 +32,17 @@ class LatencySpec(Options):
 
     @property
     def enabled(self) -> bool:
-        return timing_enabled(self.model_dump())
+        return timing_enabled({"device": self.device, "command": self.command})
+
+    @property
+    def measures_memory(self) -> bool:
+        return LATENCY_DEVICES.get(self.device).measures_memory
 
 
 def timing_enabled(latency: dict[str, Any]) -> bool:
     """Does a job with this ``[latency]`` table (as stored) time its candidates at all? (The one place that
     decides it; summaries read the stored table without building the spec.)"""
     return latency.get("device", "none") != "none" or bool(latency.get("command"))
-
-    @property
-    def measures_memory(self) -> bool:
-        return LATENCY_DEVICES.get(self.device).measures_memory
 
 
 @dataclass(frozen=True)
