@@ -1,7 +1,7 @@
 """`nasapp check`'s estimate against the real job's wall time, for the demo and every example job.
 
     .venv/bin/python bench/check_estimate.py                  # all of them (about 15 minutes on 2 cores)
-    .venv/bin/python bench/check_estimate.py examples/mlp-wine.toml
+    .venv/bin/python bench/check_estimate.py demo examples/mlp-wine.toml   # "demo": the built-in demo
 
 For each job: `nasapp check JOB --json` (its estimate of the job's wall time), then `nasapp run JOB` into a
 fresh store and the job's own elapsed time (`nasapp show --json`). Target: every estimate within +-25% of the
@@ -48,7 +48,7 @@ def measure(job: str | None) -> dict:
 
 
 def main() -> None:
-    chosen = sys.argv[1:] or jobs()
+    chosen = [None if arg == "demo" else arg for arg in sys.argv[1:]] or jobs()
     rows = [measure(job) for job in chosen]
     print(json.dumps({"bench": "check_estimate", "rows": rows, "tolerance": TOLERANCE,
                       "met": all(r["within"] for r in rows), "cpus": os.cpu_count(),
