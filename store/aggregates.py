@@ -121,13 +121,7 @@ def _plain_sql(name: str) -> str:
 
 def trials_numbered(store: Store, job_id: int, numbers: list[int]) -> list[Trial]:
     """Trials ``numbers`` of ``job_id`` (whole records), in the order given (a front, a top K: a few)."""
-    found: dict[int, Trial] = {}
-    for start in range(0, len(numbers), 500):
-        chunk = numbers[start:start + 500]
-        marks = ", ".join("?" * len(chunk))
-        for trial in store._trials(f"SELECT * FROM trials WHERE job_id = ? AND number IN ({marks})",
-                                   (job_id, *chunk)):
-            found[trial.number] = trial
+    found = {trial.number: trial for trial in store.trials_among(job_id, "number", numbers)}
     return [found[n] for n in numbers if n in found]
 
 

@@ -489,6 +489,19 @@ class Store:
             "SELECT * FROM trials WHERE job_id = ? AND status = ? ORDER BY number", (job_id, status)
         )
 
+    def trials_among(self, job_id: int, column: str, values: list[int] | tuple[int, ...],
+                     columns: tuple[str, ...] | None = None) -> list[Trial]:
+        """The job's trials whose ``column`` ("id" or "number") is among ``values``, in no particular order;
+        only ``columns`` of each (every column when None). Read in chunks: SQLite caps a statement's parameters."""
+        assert column in ("id", "number"), column
+        selected = ", ".join(f'"{c}"' for c in columns) if columns else "*"
+        found: list[Trial] = []
+        for start in range(0, len(values), 500):
+            chunk = list(values[start:start + 500])
+            found += self._trials(f"SELECT {selected} FROM trials WHERE job_id = ? AND {column} IN"
+                                  f" ({', '.join('?' * len(chunk))})", (job_id, *chunk))
+        return found
+
     def start_trial(self, trial_id: int, device: str) -> None:
         self.conn.execute(
             "UPDATE trials SET status = 'running', device = ?, started_at = ?, attempts = attempts + 1,"

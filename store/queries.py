@@ -14,8 +14,8 @@ import time
 from typing import Any
 
 from nasapp.store.aggregates import json_path
-from nasapp.store.db import FINISHED, TRIAL_STATES, Store, trial_record
-from nasapp.store.records import TRIAL_COLUMNS, Trial
+from nasapp.store.db import FINISHED, TRIAL_STATES, Store
+from nasapp.store.records import Trial
 
 # Trial columns a table needs: everything but the architecture (the largest column by far).
 TRIAL_LIST_COLUMNS = ("id", "job_id", "number", "status", "reason", "message", "reward", "metrics",
@@ -67,15 +67,7 @@ def _trial_row(values: tuple) -> Trial:
 
 def trials_by_ids(store: Store, job_id: int, ids: list[int] | tuple[int, ...]) -> list[Trial]:
     """The trials of job `job_id` among `ids` (without architectures), in no particular order."""
-    columns = ", ".join(f'"{c}"' for c in TRIAL_LIST_COLUMNS)
-    rows: list[Trial] = []
-    for start in range(0, len(ids), 500):
-        chunk = ids[start:start + 500]
-        marks = ", ".join("?" * len(chunk))
-        rows.extend(_trial_row(values) for values in store.conn.execute(
-            f"SELECT {columns} FROM trials WHERE job_id = ? AND id IN ({marks})", (job_id, *chunk)
-        ).fetchall())
-    return rows
+    return store.trials_among(job_id, "id", ids, TRIAL_LIST_COLUMNS)
 
 
 def trial_rows(store: Store, job_id: int, after_id: int = 0,
@@ -225,23 +217,3 @@ def succeeded_rewards(store: Store, job_id: int) -> list[tuple[int, float]]:
         "SELECT id, reward FROM trials WHERE job_id = ? AND status = 'succeeded' AND reward IS NOT NULL"
         " ORDER BY number", (job_id,))
     return [(trial_id, float(reward)) for trial_id, reward in cursor.fetchall()]
-
-
-def trials_by_id(store: Store, job_id: int, ids: list[int] | tuple[int, ...]) -> list[Trial]:
-    """The whole rows (architectures too) of a job's trials with these ids, by trial number."""
-    columns = ", ".join(f'"{c}"' for c in TRIAL_COLUMNS)
-    rows: list[Trial] = []
-    for start in range(0, len(ids), 500):
-        chunk = list(ids[start:start + 500])
-        cursor = store.conn.execute(
-            f"SELECT {columns} FROM trials WHERE job_id = ? AND id IN ({', '.join('?' * len(chunk))})",
-            (job_id, *chunk))
-        rows.extend(_full_trial(values) for values in cursor.fetchall())
-    return sorted(rows, key=lambda trial: trial.number)
-
-
-def _full_trial(values: tuple) -> Trial:
-    row = dict(zip(TRIAL_COLUMNS, values, strict=True))
-    row["arch"] = json.loads(row["arch"])
-    row["metrics"] = json.loads(row["metrics"]) if row["metrics"] else {}
-    return trial_record(row)

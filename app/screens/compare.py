@@ -19,7 +19,7 @@ from nasapp.app.formatting import markup_safe as escape  # also makes control ch
 from nasapp.app.screens.common import fmt_metric, fmt_number
 from nasapp.app.widgets import Column, InfoTable, SeriesChart, TableRow, VirtualTable
 from nasapp.engine.jobs.spec import job_spec
-from nasapp.store.queries import metrics_after, trials_by_id
+from nasapp.store.queries import metrics_after
 from nasapp.store.records import Trial
 
 if TYPE_CHECKING:
@@ -102,7 +102,7 @@ metric) on one chart. **z** zooms.
     def on_mount(self) -> None:
         store = self.nas.store
         job = store.job(self.job_id)
-        trials = trials_by_id(store, self.job_id, self.trial_ids)
+        trials = sorted(store.trials_among(self.job_id, "id", self.trial_ids), key=lambda trial: trial.number)
         metric = job_spec(job).reward.metric if job is not None else "accuracy"
         self.title = f"Job {self.job_id}: trials " + ", ".join(str(t.number) for t in trials)
         differ = compare_rows(trials, metric)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from nasapp.store import Store
-from nasapp.store.queries import succeeded_rewards, trials_by_id
+from nasapp.store.queries import succeeded_rewards
 from nasapp.store.records import Job, Trial
 
 SAMPLE_SEED = 0
@@ -29,7 +29,7 @@ class TrialSample:
 def sample_trials(store: Store, job: Job, limit: int, direction: str) -> TrialSample:
     rows = [(trial_id, reward) for trial_id, reward in succeeded_rewards(store, job.id) if math.isfinite(reward)]
     ids, best = pick(rows, limit, direction)
-    return TrialSample(trials_by_id(store, job.id, ids), len(rows), best)
+    return TrialSample(sorted(store.trials_among(job.id, "id", ids), key=lambda trial: trial.number), len(rows), best)
 
 
 def pick(rows: list[tuple[int, float]], limit: int, direction: str) -> tuple[list[int], int]:
