@@ -96,6 +96,7 @@ def _extremes(spec: Any, data: Any, slot: Any, say: Any) -> dict[str, Any] | Non
 def _stage(store: Any, raw: dict[str, Any], name: str, trials: int, steps: int | None, say: Any,
            title: str) -> dict[str, Any]:
     from nasapp.engine.execution.runner import Runner
+    from nasapp.engine.jobs.check import outside_time, slot_seconds
     from nasapp.engine.jobs.spec import parse_job
     from nasapp.engine.jobs.validation import create_job
 
@@ -113,13 +114,23 @@ def _stage(store: Any, raw: dict[str, Any], name: str, trials: int, steps: int |
     wall = time.monotonic() - started
     metric = raw.get("reward", {}).get("metric", "accuracy")
     rows = []
+    finished = [t for t in store.trials(job_id) if t.started_at and t.finished_at]
+    reports = {t.id: [(int(row["step"]), float(row["ts"])) for row in store.metrics(t.id)] for t in finished}
+    held = dict(zip((t.id for t in finished), slot_seconds(
+        [(t.device, t.started_at, t.finished_at, reports[t.id][-1][1] if reports[t.id] else None)
+         for t in finished]), strict=True))
     for trial in store.trials(job_id):
-        seconds = (trial.finished_at - trial.started_at) if trial.finished_at and trial.started_at else None
+        seconds = (trial.finished_at - trial.started_at) if trial.id in held else None
+        slot_s = held.get(trial.id)
         value = trial.metrics.get(metric)
-        rows.append({"trial": trial.number, "status": trial.status, "seconds": seconds, metric: value,
+        rows.append({"trial": trial.number, "status": trial.status, "seconds": seconds, "slot_s": slot_s,
+                     metric: value, "params": trial.metrics.get("params"),
+                     "outside_s": outside_time(slot_s, reports[trial.id]) if slot_s is not None else None,
+                     "baseline": bool(raw["search"].get("baseline")) and trial.number == 0,
                      "device": trial.device, "reason": trial.reason, "message": trial.message})
         shown = f"{metric} {value:.4f}" if isinstance(value, int | float) else (trial.message or trial.status)
-        say(f"  trial {trial.number}: {trial.status}, {seconds or 0:.1f} s, {shown}")
+        on_slot = f" ({slot_s:.1f} s on its slot)" if seconds and slot_s is not None and slot_s < 0.95 * seconds else ""
+        say(f"  trial {trial.number}: {trial.status}, {seconds or 0:.1f} s{on_slot}, {shown}")
     failed = sum(r["status"] == "failed" for r in rows)
     say(f"  {status} in {wall:.1f} s; {failed} of {len(rows)} failed")
     return {"status": status, "wall_s": round(wall, 1), "trials": rows, "failed": failed,
@@ -127,10 +138,16 @@ def _stage(store: Any, raw: dict[str, Any], name: str, trials: int, steps: int |
 
 
 def _estimate(spec: Any, stage: dict[str, Any], slots: int, say: Any) -> dict[str, Any]:
-    from nasapp.engine.jobs.check import estimate
+    from nasapp.engine.jobs.check import StageTrial, estimate
 
-    timed = [(r["device"], r["seconds"]) for r in stage["trials"] if r["seconds"] is not None]
-    found = estimate(timed, stage["wall_s"], slots, spec.search.max_trials,
+    timed = [StageTrial(r["device"], r["slot_s"], r["outside_s"], r["params"], r["baseline"]) for r in stage["trials"]
+             if r["slot_s"] is not None]
+    # a Pareto-aware strategy, or a reward that weighs latency or memory, steers towards cheaper models too: no
+    # drift towards the larger ones is assumed then
+    reward = spec.reward
+    weighs_cost = reward.latency_target_ms is not None or reward.memory_limit_mb is not None or reward.formula
+    steered_from = None if getattr(spec.strategy, "objectives", None) or weighs_cost else spec.strategy.random_start
+    found = estimate(timed, stage["wall_s"], slots, spec.search.max_trials, random_start=steered_from,
                      warm_workers=not spec.trainer.command)  # a command trainer starts a process per trial
     notes = []
     if spec.early_stopping.rule != "none":
@@ -147,6 +164,11 @@ def _estimate(spec: Any, stage: dict[str, Any], slots: int, say: Any) -> dict[st
     say(f"estimate for {found['max_trials']} trials on {slots} slot(s): wall time {shown},"
         f" {found['device_hours']:.3f} device-hours (mean trial {found['mean_trial_s']:.1f} s,"
         f" start-up {found['startup_s']:.0f} s)")
+    if found["steered_trials"]:
+        say(f"  the {found['steered_trials']} trials after the strategy's random start of"
+            f" {spec.strategy.random_start} are costed as the stage's larger half ({found['steered_trial_s']:.1f} s"
+            f" each against {found['stage_mean_s']:.1f} s): the search moves towards the better, usually larger,"
+            " architectures")
     for note in notes:
         say(f"  note: {note}")
     say("stage 2 (`nasapp stage2 JOB --top K`) costs K trials with its own steps on top: check it the same way"

@@ -42,7 +42,9 @@ def measure(job: str | None) -> dict:
         real = json.loads(nasapp("show", "1", "--json", "--db", db))["elapsed_s"]
     error = estimate["wall_s"] / real - 1
     row = {"job": job or "demo", "estimate_s": estimate["wall_s"], "real_s": real, "error": round(error, 3),
-           "within": abs(error) <= TOLERANCE, "max_trials": estimate["max_trials"], "slots": estimate["slots"]}
+           "within": abs(error) <= TOLERANCE, "max_trials": estimate["max_trials"], "slots": estimate["slots"],
+           **{key: estimate[key] for key in ("startup_s", "stage_mean_s", "mean_trial_s", "steered_trials",
+                                             "steered_trial_s")}}
     print(f"{row['job']}: estimate {row['estimate_s']:.1f} s, real {real:.1f} s ({error:+.0%})", flush=True)
     return row
 

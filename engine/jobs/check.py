@@ -67,27 +67,129 @@ def try_build(prebuilt: Any, arch: Any, data: Any, scale: dict[str, Any], batch_
     return {"params": sum(p.numel() for p in model.parameters()), "seconds": time.perf_counter() - started}
 
 
-def estimate(trials: list[tuple[str | None, float]], stage_wall_s: float, slots: int, max_trials: int,
-             devices_per_trial: float = 1.0, warm_workers: bool = True) -> dict[str, Any]:
-    """The whole job's cost from its test stage's ``trials`` ((slot, seconds) in start order).
+@dataclass(frozen=True)
+class StageTrial:
+    """One test-stage trial as the estimate reads it."""
 
-    A worker's first trial also pays for starting the worker (importing torch, loading the data), once per
-    job: the mean trial time is taken over the other trials when there are any, and what the stage took beyond
-    its waves of mean trials is the start-up, paid once. Wall time = start-up + waves x mean trial time.
-    ``warm_workers`` False (a command trainer: a new process every trial): every trial counts."""
+    slot: str | None
+    seconds: float  # how long it held its slot (see slot_seconds)
+    # its time beyond its steps at its steady pace (the pace between its first and last reports): building,
+    # warming up, exporting, measuring (None: fewer than two reports at different steps)
+    outside_s: float | None = None
+    params: float | None = None  # the model's parameter count, where the trainer reported it
+    once: bool = False  # a trial the job runs once whatever its size ([search] baseline): not a sample of costs
+
+
+def estimate(trials: list[StageTrial], stage_wall_s: float, slots: int, max_trials: int,
+             devices_per_trial: float = 1.0, warm_workers: bool = True, random_start: int | None = None
+             ) -> dict[str, Any]:
+    """The whole job's cost from its test stage's ``trials`` (in start order). The job's first trials cost what
+    the stage took (``stage_wall_s``: the workers' start-up, the latency service's, the baseline); the other
+    trials run ``slots`` at a time at the mean trial time.
+
+    A worker's first trial also pays for starting the worker (importing torch, loading the data, the first
+    steps' warm-up, the first export). Where every trial reported at two steps or more, the start-up is how
+    much more time the first trials spent beyond their steps at their steady pace than the others
+    (``outside_s``); it is taken off them and every trial counts in the mean: five trials are a small sample of
+    the space's costs, and dropping the first of each worker drops two of them (in mnasnet-hard-digits the
+    stage's costliest architecture). Otherwise the first trials are left out of the mean and the start-up is
+    what the stage took beyond its waves of mean trials. ``warm_workers`` False (a command trainer: a new
+    process every trial): every trial counts as it is.
+
+    ``random_start``: the trials the strategy proposes before outcomes steer it (None: they never do). The
+    stage's trials are all from that random start. Steered trials move towards the better architectures,
+    which in most spaces are the larger ones (parameter count alone ranks NAS-Bench-201's cells with Spearman
+    0.85), so where the stage reports parameter counts a steered trial is costed as the mean of the stage's
+    larger half (by parameters). In mnasnet-hard-digits the trials after evolution's random population took
+    up to twice as long as the population's.
+
+    A trial marked ``once`` (the baseline) is paid once, in the stage's time, and left out of the sample of
+    costs."""
     if not trials:
         raise NasappError("the test stage finished no trial: nothing to estimate from")
+    firsts = _first_of_each_slot(trials) if warm_workers else set()
+    measured = bool(firsts) and all(t.outside_s is not None for t in trials)
+    startup = _startup_from_outside(trials, firsts) if measured else 0.0
+    costs = [t.seconds - (startup if k in firsts else 0.0) for k, t in enumerate(trials)]
+    # the trials that sample the space's costs: not the baseline, and without reports to take a worker's
+    # start-up off its first trial, not that trial either
+    sample = [k for k, t in enumerate(trials) if not t.once and (measured or k not in firsts)]
+    sample = sample or [k for k, t in enumerate(trials) if not t.once] or list(range(len(trials)))
+    mean = statistics.fmean(costs[k] for k in sample)
+    if not measured:
+        startup = max(0.0, stage_wall_s - math.ceil(len(trials) / slots) * mean)
+    steered_mean = _larger_half_mean([trials[k] for k in sample], [costs[k] for k in sample])
+    # the job's first trials are the stage's: they cost what the stage took (start-ups, the baseline and all);
+    # the others run in waves at the mean cost, the steered ones at the larger half's
+    staged = min(len(trials), max_trials)
+    rest = max_trials - staged
+    steered_from = None if random_start is None else random_start + sum(t.once for t in trials)
+    steered = 0 if steered_from is None or steered_mean is None else min(rest, max_trials - max(steered_from, staged))
+    rest_work = (rest - steered) * mean + steered * (steered_mean or 0.0)
+    wall = stage_wall_s * staged / len(trials) + rest_work / slots
+    trial_mean = (sum(costs[:staged]) + rest_work) / max_trials
+    return {"mean_trial_s": round(trial_mean, 2), "stage_mean_s": round(mean, 2),
+            "steered_trial_s": round(steered_mean, 2) if steered else None, "steered_trials": steered,
+            "median_trial_s": round(statistics.median(t.seconds for t in trials), 2),
+            "startup_s": round(startup, 1), "stage_wall_s": round(stage_wall_s, 1), "slots": slots,
+            "max_trials": max_trials, "wall_s": round(wall, 1),
+            "device_hours": round(max_trials * trial_mean * devices_per_trial / 3600, 3)}
+
+
+def _first_of_each_slot(trials: list[StageTrial]) -> set[int]:
     seen: set[str | None] = set()
-    steady = []
-    for slot, seconds in trials:
-        if slot in seen or not warm_workers:
-            steady.append(seconds)
-        seen.add(slot)
-    durations_s = [seconds for _, seconds in trials]
-    mean = statistics.fmean(steady or durations_s)
-    stage_trials = len(trials)
-    startup = max(0.0, stage_wall_s - math.ceil(stage_trials / slots) * mean)
-    wall = startup + math.ceil(max_trials / slots) * mean
-    return {"mean_trial_s": round(mean, 2), "median_trial_s": round(statistics.median(durations_s), 2),
-            "startup_s": round(startup, 1), "slots": slots, "max_trials": max_trials,
-            "wall_s": round(wall, 1), "device_hours": round(max_trials * mean * devices_per_trial / 3600, 3)}
+    firsts = set()
+    for k, trial in enumerate(trials):
+        if trial.slot not in seen:
+            firsts.add(k)
+        seen.add(trial.slot)
+    return firsts
+
+
+def _startup_from_outside(trials: list[StageTrial], firsts: set[int]) -> float:
+    """A worker's start-up: the median time its first trial spent outside its steady steps, less the others'
+    median (0 when every trial was some worker's first)."""
+    outside = [float(t.outside_s) for t in trials]  # type: ignore[arg-type]
+    rest = [outside[k] for k in range(len(trials)) if k not in firsts]
+    return max(0.0, statistics.median(outside[k] for k in firsts) - statistics.median(rest)) if rest else 0.0
+
+
+def outside_time(seconds: float, reports: list[tuple[int, float]]) -> float | None:
+    """The part of a trial's ``seconds`` not spent on its steps at its steady pace, from its ``reports``
+    ((step, time) in step order; the pace is the one between its first and last report): ``seconds`` less
+    pace x the last report's step. None with fewer than two reports at different steps."""
+    if len(reports) < 2 or reports[-1][0] <= reports[0][0]:
+        return None
+    (first_step, first_at), (last_step, last_at) = reports[0], reports[-1]
+    return seconds - (last_at - first_at) / (last_step - first_step) * last_step
+
+
+def _larger_half_mean(trials: list[StageTrial], costs: list[float]) -> float | None:
+    """The mean cost of the trials with at least the median parameter count; None without parameter counts
+    for every trial (a custom trainer that does not report ``params``) or with fewer than 3 trials."""
+    if len(trials) < 3 or any(t.params is None for t in trials):
+        return None
+    middle = statistics.median(float(t.params) for t in trials)  # type: ignore[arg-type]
+    return statistics.fmean(cost for t, cost in zip(trials, costs, strict=True) if float(t.params) >= middle)  # type: ignore[arg-type]
+
+
+def slot_seconds(spans: list[tuple[str | None, float, float, float | None]]) -> list[float]:
+    """How long each trial held its slot, from ``spans`` ((slot, started, ended, its last report's time or
+    None), time.time() values): until the next trial on that slot started, at most until it ended. The runner
+    frees a slot when the trainer returns; the latency measurement and waiting for the baseline's come after,
+    off the slot, so a trial's own span overstates what it costs the job. A slot's last trial: its time to its
+    last report plus the median time the others held their slot after their last report (its own span when
+    that is unknown)."""
+    held: list[float | None] = [None] * len(spans)
+    by_slot: dict[str | None, list[int]] = {}
+    for k in sorted(range(len(spans)), key=lambda k: spans[k][1]):
+        by_slot.setdefault(spans[k][0], []).append(k)
+    for order in by_slot.values():
+        for k, after in zip(order, order[1:], strict=False):
+            held[k] = min(spans[after][1], spans[k][2]) - spans[k][1]
+    tails = [held[k] - (last - start) for k, (_, start, _, last) in enumerate(spans)  # type: ignore[operator]
+             if held[k] is not None and last is not None]
+    for k, (_, start, end, last) in enumerate(spans):
+        if held[k] is None:
+            held[k] = min(end, last + statistics.median(tails)) - start if last is not None and tails else end - start
+    return [float(h) for h in held]  # type: ignore[arg-type]

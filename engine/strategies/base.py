@@ -98,6 +98,13 @@ class StrategyOptions(Options):
 
     name: str = "evolution"
 
+    @property
+    def random_start(self) -> int | None:
+        """How many trials the strategy proposes before outcomes steer it (its random start); None when
+        outcomes never steer it. ``nasapp check`` reads it: steered trials move towards the better
+        architectures, which tend to be the larger, costlier ones."""
+        return 0
+
 
 class MultiObjectiveOptions(StrategyOptions):
     """The options of a strategy that can be Pareto-aware: ``objectives`` names metrics to minimise alongside

@@ -24,6 +24,10 @@ class CopiesOptions(StrategyOptions):
     arch: Any = None  # the architecture to copy; None: sample one
     resample_on: list[str] = ["oom", "nan"]  # failure reasons that mean "this model does not train"
 
+    @property
+    def random_start(self) -> int | None:
+        return None
+
 
 class Copies(Strategy):
     name = "copies"

@@ -35,6 +35,10 @@ class EvolutionOptions(MultiObjectiveOptions):
     population: int = Field(16, ge=2)
     sample_size: int = Field(4, ge=1)
 
+    @property
+    def random_start(self) -> int | None:
+        return self.population
+
     @model_validator(mode="after")
     def _sample_fits(self) -> EvolutionOptions:
         if self.sample_size > self.population:

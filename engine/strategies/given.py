@@ -18,6 +18,10 @@ class GivenOptions(StrategyOptions):
     archs: list[Any] = []
     source_job: int | None = None
 
+    @property
+    def random_start(self) -> int | None:
+        return None
+
 
 class Given(Strategy):
     name = "given"

@@ -32,6 +32,10 @@ class LocalOptions(StrategyOptions):
     name: Literal["local"] = "local"
     initial: int = Field(10, ge=1)  # random architectures tried before each climb, which starts at the best
 
+    @property
+    def random_start(self) -> int | None:
+        return self.initial
+
 
 class LocalSearch(Strategy):
     name = "local"

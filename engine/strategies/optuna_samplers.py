@@ -60,6 +60,10 @@ class StartupOptions(StrategyOptions):
 
     n_startup_trials: int = Field(10, ge=0)
 
+    @property
+    def random_start(self) -> int | None:
+        return self.n_startup_trials
+
 
 class TPEOptions(StartupOptions):
     name: Literal["tpe"] = "tpe"
@@ -85,6 +89,10 @@ class NSGA2Options(MultiObjectiveOptions):
     # Optuna's default is 50; 20 suits NAS budgets (NAS-Bench-201, 200 trials, 20 seeds: regret 0.002 against
     # 0.138 with 50)
     population_size: int = Field(20, ge=2)
+
+    @property
+    def random_start(self) -> int | None:
+        return self.population_size
 
 
 @dataclass(frozen=True)

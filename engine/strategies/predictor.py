@@ -55,6 +55,10 @@ class PredictorOptions(StrategyOptions):
     members: int = Field(5, ge=2)
     epochs: int = Field(200, ge=10)
 
+    @property
+    def random_start(self) -> int | None:
+        return self.initial
+
 
 class Predictor(Strategy):
     name = "predictor"

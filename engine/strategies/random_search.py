@@ -14,6 +14,10 @@ _ENUMERATE_BELOW = 100_000  # spaces this small fall back to drawing from the un
 class RandomOptions(StrategyOptions):
     name: Literal["random"] = "random"
 
+    @property
+    def random_start(self) -> int | None:
+        return None
+
 
 class RandomSearch(Strategy):
     name = "random"
