@@ -165,10 +165,9 @@ def _estimate(spec: Any, stage: dict[str, Any], slots: int, say: Any) -> dict[st
         f" {found['device_hours']:.3f} device-hours (mean trial {found['mean_trial_s']:.1f} s,"
         f" start-up {found['startup_s']:.0f} s)")
     if found["steered_trials"]:
-        say(f"  the {found['steered_trials']} trials after the strategy's random start of"
-            f" {spec.strategy.random_start} are costed as the stage's larger half ({found['steered_trial_s']:.1f} s"
-            f" each against {found['stage_mean_s']:.1f} s): the search moves towards the better, usually larger,"
-            " architectures")
+        say(f"  {found['steered_trials']} trials steered by results (after {spec.strategy.random_start} random ones)"
+            f" at {found['steered_trial_s']:.1f} s each, not {found['stage_mean_s']:.1f} s: the stage's larger half,"
+            " as searches move to larger models")
     for note in notes:
         say(f"  note: {note}")
     say("stage 2 (`nasapp stage2 JOB --top K`) costs K trials with its own steps on top: check it the same way"
