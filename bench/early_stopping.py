@@ -1,6 +1,7 @@
 """ASHA early stopping vs none: the same real search on digits with MnasNet's space, per seed, side by side.
 
     .venv/bin/python bench/early_stopping.py            # 3 seeds, 24 trials of 900 steps: ~40 min on 2 cores
+    .venv/bin/python bench/early_stopping.py --ema 0.98  # the same, evaluating an average of the weights
 
 For each seed, two jobs run through the real CLI (`nasapp run JOB --db STORE`, a temporary store): the same
 job file, once without early stopping and once with `[early_stopping] rule = "asha"`. Both use the `random`
@@ -52,6 +53,7 @@ optimizer = "adamw"
 lr = 0.004
 weight_decay = 0.01
 eval_every = {eval_every}
+ema = {ema}
 
 [strategy]
 name = "random"
@@ -80,7 +82,7 @@ max_rungs = {max_rungs}
 def job_text(args: argparse.Namespace, seed: int, asha: bool) -> str:
     name = f"bench-{'asha' if asha else 'none'}-seed{seed}"
     text = JOB.format(name=name, seed=seed, steps=args.steps, eval_every=args.eval_every, trials=args.trials,
-                      parallel=args.parallel)
+                      parallel=args.parallel, ema=args.ema)
     if asha:
         text += ASHA.format(min_steps=args.min_steps, eta=args.eta, min_trials=args.min_trials,
                             max_rungs=args.max_rungs)
@@ -130,6 +132,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=900)
     parser.add_argument("--eval-every", type=int, default=50)
     parser.add_argument("--parallel", type=int, default=2)
+    parser.add_argument("--ema", type=float, default=0.0, help="trainer.ema: evaluate an average of the weights")
     parser.add_argument("--min-steps", type=int, default=100, help="ASHA's first rung")
     parser.add_argument("--eta", type=int, default=3, help="ASHA's reduction factor")
     parser.add_argument("--min-trials", type=int, default=5)
