@@ -114,12 +114,13 @@ def _stage(store: Any, raw: dict[str, Any], name: str, trials: int, steps: int |
     wall = time.monotonic() - started
     metric = raw.get("reward", {}).get("metric", "accuracy")
     rows = []
-    finished = [t for t in store.trials(job_id) if t.started_at and t.finished_at]
+    trials = store.trials(job_id)
+    finished = [t for t in trials if t.started_at and t.finished_at]
     reports = {t.id: [(int(row["step"]), float(row["ts"])) for row in store.metrics(t.id)] for t in finished}
     held = dict(zip((t.id for t in finished), slot_seconds(
         [(t.device, t.started_at, t.finished_at, reports[t.id][-1][1] if reports[t.id] else None)
          for t in finished]), strict=True))
-    for trial in store.trials(job_id):
+    for trial in trials:
         seconds = (trial.finished_at - trial.started_at) if trial.id in held else None
         slot_s = held.get(trial.id)
         value = trial.metrics.get(metric)

@@ -85,42 +85,19 @@ def estimate(trials: list[StageTrial], stage_wall_s: float, slots: int, max_tria
              ) -> dict[str, Any]:
     """The whole job's cost from its test stage's ``trials`` (in start order). The job's first trials cost what
     the stage took (``stage_wall_s``: the workers' start-up, the latency service's, the baseline); the other
-    trials run ``slots`` at a time at the mean trial time.
+    trials run ``slots`` at a time at the stage's mean cost (see :func:`stage_costs`).
 
-    A worker's first trial also pays for starting the worker (importing torch, loading the data, the first
-    steps' warm-up, the first export). Where every trial reported at two steps or more, the start-up is how
-    much more time the first trials spent beyond their steps at their steady pace than the others
-    (``outside_s``); it is taken off them and every trial counts in the mean: five trials are a small sample of
-    the space's costs, and dropping the first of each worker drops two of them (in mnasnet-hard-digits the
-    stage's costliest architecture). Otherwise the first trials are left out of the mean and the start-up is
-    what the stage took beyond its waves of mean trials. ``warm_workers`` False (a command trainer: a new
-    process every trial): every trial counts as it is.
-
-    ``random_start``: the trials the strategy proposes before outcomes steer it (None: they never do). The
-    stage's trials are all from that random start. Steered trials move towards the better architectures,
-    which in most spaces are the larger ones (parameter count alone ranks NAS-Bench-201's cells with Spearman
-    0.85), so where the stage reports parameter counts a steered trial is costed as the mean of the stage's
-    larger half (by parameters). In mnasnet-hard-digits the trials after evolution's random population took
-    up to twice as long as the population's.
-
-    A trial marked ``once`` (the baseline) is paid once, in the stage's time, and left out of the sample of
-    costs."""
+    ``random_start``: the trials the strategy proposes before outcomes steer it (None: they never do); the
+    stage's trials are all from it. Steered trials move towards the better architectures, which in most spaces
+    are the larger ones, so where the stage reports parameter counts a steered trial is costed as the mean of
+    the stage's larger half by parameters (docs/BENCHMARKS.md has the misses each rule came from)."""
     if not trials:
         raise NasappError("the test stage finished no trial: nothing to estimate from")
-    firsts = _first_of_each_slot(trials) if warm_workers else set()
-    measured = bool(firsts) and all(t.outside_s is not None for t in trials)
-    startup = _startup_from_outside(trials, firsts) if measured else 0.0
-    costs = [t.seconds - (startup if k in firsts else 0.0) for k, t in enumerate(trials)]
-    # the trials that sample the space's costs: not the baseline, and without reports to take a worker's
-    # start-up off its first trial, not that trial either
-    sample = [k for k, t in enumerate(trials) if not t.once and (measured or k not in firsts)]
-    sample = sample or [k for k, t in enumerate(trials) if not t.once] or list(range(len(trials)))
+    costs, sample, startup = stage_costs(trials, warm_workers)
     mean = statistics.fmean(costs[k] for k in sample)
-    if not measured:
+    if startup is None:  # not measured: what the stage took beyond its waves of mean trials
         startup = max(0.0, stage_wall_s - math.ceil(len(trials) / slots) * mean)
-    steered_mean = _larger_half_mean([trials[k] for k in sample], [costs[k] for k in sample])
-    # the job's first trials are the stage's: they cost what the stage took (start-ups, the baseline and all);
-    # the others run in waves at the mean cost, the steered ones at the larger half's
+    steered_mean = _larger_half_mean([(trials[k], costs[k]) for k in sample])
     staged = min(len(trials), max_trials)
     rest = max_trials - staged
     steered_from = None if random_start is None else random_start + sum(t.once for t in trials)
@@ -134,6 +111,26 @@ def estimate(trials: list[StageTrial], stage_wall_s: float, slots: int, max_tria
             "startup_s": round(startup, 1), "stage_wall_s": round(stage_wall_s, 1), "slots": slots,
             "max_trials": max_trials, "wall_s": round(wall, 1),
             "device_hours": round(max_trials * trial_mean * devices_per_trial / 3600, 3)}
+
+
+def stage_costs(trials: list[StageTrial], warm_workers: bool) -> tuple[list[float], list[int], float | None]:
+    """Each stage trial's cost, the indices of those that sample the space's costs, and the workers' start-up
+    (None where it cannot be measured).
+
+    A worker's first trial also pays for starting the worker (importing torch, loading the data, the first
+    steps' warm-up, the first export). Where every trial reported at two steps or more, the start-up is how
+    much more time the first trials spent beyond their steps at their steady pace than the others
+    (``outside_s``); it is taken off them and they count: five trials are a small sample, and leaving out the
+    first of each worker leaves out two of them. Otherwise the first trials are left out of the sample.
+    ``warm_workers`` False (a command trainer: a new process every trial): every trial counts as it is. The
+    baseline (``once``) is never a sample."""
+    firsts = _first_of_each_slot(trials) if warm_workers else set()
+    measured = bool(firsts) and all(t.outside_s is not None for t in trials)
+    startup = _startup_from_outside(trials, firsts) if measured else None
+    costs = [t.seconds - (startup if startup is not None and k in firsts else 0.0) for k, t in enumerate(trials)]
+    sample = [k for k, t in enumerate(trials) if not t.once and (measured or k not in firsts)]
+    sample = sample or [k for k, t in enumerate(trials) if not t.once] or list(range(len(trials)))
+    return costs, sample, startup
 
 
 def _first_of_each_slot(trials: list[StageTrial]) -> set[int]:
@@ -164,13 +161,13 @@ def outside_time(seconds: float, reports: list[tuple[int, float]]) -> float | No
     return seconds - (last_at - first_at) / (last_step - first_step) * last_step
 
 
-def _larger_half_mean(trials: list[StageTrial], costs: list[float]) -> float | None:
+def _larger_half_mean(costed: list[tuple[StageTrial, float]]) -> float | None:
     """The mean cost of the trials with at least the median parameter count; None without parameter counts
     for every trial (a custom trainer that does not report ``params``) or with fewer than 3 trials."""
-    if len(trials) < 3 or any(t.params is None for t in trials):
+    if len(costed) < 3 or any(t.params is None for t, _ in costed):
         return None
-    middle = statistics.median(float(t.params) for t in trials)  # type: ignore[arg-type]
-    return statistics.fmean(cost for t, cost in zip(trials, costs, strict=True) if float(t.params) >= middle)  # type: ignore[arg-type]
+    middle = statistics.median(float(t.params) for t, _ in costed)  # type: ignore[arg-type]
+    return statistics.fmean(cost for t, cost in costed if float(t.params) >= middle)  # type: ignore[arg-type]
 
 
 def slot_seconds(spans: list[tuple[str | None, float, float, float | None]]) -> list[float]:
